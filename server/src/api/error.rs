@@ -1,0 +1,176 @@
+//! The one table from Capstan's errors to etcd's gRPC errors. Clients match
+//! on these exact codes and texts (the Go client maps errors by message), so
+//! each text is etcd's, byte for byte.
+
+use tonic::{Code, Status};
+
+use crate::lease::LeaseError;
+use crate::mvcc::MvccError;
+use crate::raft::ApplyError;
+use crate::service::ServiceError;
+
+/// Every etcd error Capstan can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdError {
+    EmptyKey,
+    KeyNotFound,
+    ValueProvided,
+    LeaseProvided,
+    TooManyOps,
+    DuplicateKey,
+    InvalidSortOption,
+    Compacted,
+    FutureRev,
+    NoSpace,
+    LeaseNotFound,
+    LeaseExist,
+    LeaseTtlTooLarge,
+    MemberNotFound,
+    RequestTooLarge,
+    AuthNotEnabled,
+    NoLeader,
+    NotLeader,
+    Stopped,
+    Timeout,
+    BadLeaderTransferee,
+    Corrupt,
+    NotCapable,
+}
+
+impl EtcdError {
+    /// The gRPC code and message etcd uses (etcd `api/v3rpc/rpctypes/error.go`).
+    pub fn code_and_text(self) -> (Code, &'static str) {
+        use EtcdError::*;
+        match self {
+            EmptyKey => (Code::InvalidArgument, "etcdserver: key is not provided"),
+            KeyNotFound => (Code::InvalidArgument, "etcdserver: key not found"),
+            ValueProvided => (Code::InvalidArgument, "etcdserver: value is provided"),
+            LeaseProvided => (Code::InvalidArgument, "etcdserver: lease is provided"),
+            TooManyOps => (Code::InvalidArgument, "etcdserver: too many operations in txn request"),
+            DuplicateKey => (Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
+            InvalidSortOption => (Code::InvalidArgument, "etcdserver: invalid sort option"),
+            Compacted => (Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
+            FutureRev => (Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
+            NoSpace => (Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            LeaseNotFound => (Code::NotFound, "etcdserver: requested lease not found"),
+            LeaseExist => (Code::FailedPrecondition, "etcdserver: lease already exists"),
+            LeaseTtlTooLarge => (Code::OutOfRange, "etcdserver: too large lease TTL"),
+            MemberNotFound => (Code::NotFound, "etcdserver: member not found"),
+            RequestTooLarge => (Code::InvalidArgument, "etcdserver: request is too large"),
+            AuthNotEnabled => (Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
+            NoLeader => (Code::Unavailable, "etcdserver: no leader"),
+            NotLeader => (Code::FailedPrecondition, "etcdserver: not leader"),
+            Stopped => (Code::Unavailable, "etcdserver: server stopped"),
+            Timeout => (Code::Unavailable, "etcdserver: request timed out"),
+            BadLeaderTransferee => (Code::FailedPrecondition, "etcdserver: bad leader transferee"),
+            Corrupt => (Code::DataLoss, "etcdserver: corrupt cluster"),
+            NotCapable => (Code::FailedPrecondition, "etcdserver: not capable"),
+        }
+    }
+}
+
+impl From<EtcdError> for Status {
+    fn from(e: EtcdError) -> Self {
+        let (code, text) = e.code_and_text();
+        Status::new(code, text)
+    }
+}
+
+impl From<&MvccError> for EtcdError {
+    fn from(e: &MvccError) -> Self {
+        match e {
+            MvccError::Compacted => EtcdError::Compacted,
+            MvccError::FutureRevision => EtcdError::FutureRev,
+            MvccError::KeyNotFound => EtcdError::KeyNotFound,
+            MvccError::LeaseNotFound => EtcdError::LeaseNotFound,
+            MvccError::Storage(_) | MvccError::Corrupt(_) => EtcdError::Corrupt,
+        }
+    }
+}
+
+impl From<&LeaseError> for EtcdError {
+    fn from(e: &LeaseError) -> Self {
+        match e {
+            LeaseError::NotFound => EtcdError::LeaseNotFound,
+            LeaseError::AlreadyExists => EtcdError::LeaseExist,
+            LeaseError::TtlTooLarge => EtcdError::LeaseTtlTooLarge,
+            LeaseError::NotPrimary => EtcdError::NotLeader,
+        }
+    }
+}
+
+impl From<&ServiceError> for EtcdError {
+    fn from(e: &ServiceError) -> Self {
+        match e {
+            ServiceError::Apply(ApplyError::Mvcc(m)) => m.as_ref().into(),
+            ServiceError::Apply(ApplyError::Lease(l)) => l.into(),
+            ServiceError::Apply(ApplyError::NoSpace) => EtcdError::NoSpace,
+            ServiceError::Apply(ApplyError::Unsupported) => EtcdError::NotCapable,
+            ServiceError::NoLeader => EtcdError::NoLeader,
+            ServiceError::NotLeader => EtcdError::NotLeader,
+            ServiceError::Timeout => EtcdError::Timeout,
+            ServiceError::Stopped => EtcdError::Stopped,
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        if let ServiceError::Apply(ApplyError::Mvcc(m)) = &e {
+            if matches!(m.as_ref(), MvccError::Storage(_) | MvccError::Corrupt(_)) {
+                tracing::error!(error = %m, "storage failure serving a request");
+            }
+        }
+        EtcdError::from(&e).into()
+    }
+}
+
+impl From<MvccError> for Status {
+    fn from(e: MvccError) -> Self {
+        ServiceError::Apply(e.into()).into()
+    }
+}
+
+impl From<LeaseError> for Status {
+    fn from(e: LeaseError) -> Self {
+        EtcdError::from(&e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Golden table: code and exact text for the errors clients match on.
+    #[test]
+    fn etcd_codes_and_texts() {
+        let cases = [
+            (EtcdError::EmptyKey, Code::InvalidArgument, "etcdserver: key is not provided"),
+            (EtcdError::TooManyOps, Code::InvalidArgument, "etcdserver: too many operations in txn request"),
+            (EtcdError::DuplicateKey, Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
+            (EtcdError::Compacted, Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
+            (EtcdError::FutureRev, Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
+            (EtcdError::NoSpace, Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            (EtcdError::LeaseNotFound, Code::NotFound, "etcdserver: requested lease not found"),
+            (EtcdError::LeaseExist, Code::FailedPrecondition, "etcdserver: lease already exists"),
+            (EtcdError::LeaseTtlTooLarge, Code::OutOfRange, "etcdserver: too large lease TTL"),
+            (EtcdError::RequestTooLarge, Code::InvalidArgument, "etcdserver: request is too large"),
+            (EtcdError::NoLeader, Code::Unavailable, "etcdserver: no leader"),
+            (EtcdError::Timeout, Code::Unavailable, "etcdserver: request timed out"),
+        ];
+        for (e, code, text) in cases {
+            let s: Status = e.into();
+            assert_eq!((s.code(), s.message()), (code, text), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn layer_errors_map_to_etcd_errors() {
+        let s: Status = MvccError::Compacted.into();
+        assert_eq!(s.code(), Code::OutOfRange);
+        let s: Status = LeaseError::AlreadyExists.into();
+        assert_eq!(s.message(), "etcdserver: lease already exists");
+        let s: Status = ServiceError::Apply(ApplyError::NoSpace).into();
+        assert_eq!(s.code(), Code::ResourceExhausted);
+    }
+}

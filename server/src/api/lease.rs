@@ -1,0 +1,123 @@
+//! etcdserverpb.Lease. Grants and revokes go through Raft; keep-alives and
+//! TTL queries are answered by the leader's lessor in memory, as in etcd.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use capstan_proto::capstanpb::internal_request::Request;
+use capstan_proto::etcdserverpb::lease_server::Lease;
+use capstan_proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+};
+use futures::Stream;
+use tokio_stream::StreamExt;
+use tonic::{Request as GrpcRequest, Response, Status, Streaming};
+
+use super::unexpected;
+use crate::lease::LeaseError;
+use crate::raft::AppliedOutput;
+use crate::service::Server;
+
+pub struct LeaseService {
+    server: Arc<Server>,
+}
+
+impl LeaseService {
+    pub fn new(server: Arc<Server>) -> Self {
+        Self { server }
+    }
+}
+
+/// Renews `id` on this member (the leader); an unknown lease answers TTL 0.
+fn keep_alive_once(server: &Server, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
+    let ttl = match server.lessor().lock().renew(id, Instant::now()) {
+        Ok(ttl) => ttl,
+        Err(LeaseError::NotFound) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(LeaseKeepAliveResponse { header: Some(server.headers().header(server.kv().current_revision())), id, ttl })
+}
+
+type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    async fn lease_grant(&self, request: GrpcRequest<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        let mut req = request.into_inner();
+        if req.id == 0 {
+            req.id = self.server.ids().next_lease_id();
+        }
+        self.server.check_quota(0).await?;
+        match self.server.propose(Request::LeaseGrant(req)).await? {
+            (AppliedOutput::LeaseGrant { id, ttl }, rev) => Ok(Response::new(LeaseGrantResponse {
+                header: Some(self.server.headers().header(rev)),
+                id,
+                ttl,
+                error: String::new(),
+            })),
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn lease_revoke(&self, request: GrpcRequest<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let req = request.into_inner();
+        match self.server.propose(Request::LeaseRevoke(req)).await? {
+            (AppliedOutput::LeaseRevoke, rev) => {
+                Ok(Response::new(LeaseRevokeResponse { header: Some(self.server.headers().header(rev)) }))
+            }
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    type LeaseKeepAliveStream = KeepAliveStream;
+
+    async fn lease_keep_alive(
+        &self,
+        request: GrpcRequest<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let mut incoming = request.into_inner();
+        let server = self.server.clone();
+        let out = async_stream::stream! {
+            while let Some(req) = incoming.next().await {
+                match req {
+                    Ok(req) => yield keep_alive_once(&server, req.id),
+                    Err(_) => break,
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: GrpcRequest<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = request.into_inner();
+        let header = Some(self.server.headers().header(self.server.kv().current_revision()));
+        let found = self.server.lessor().lock().time_to_live(req.id, Instant::now());
+        let resp = match found {
+            Ok(t) => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: t.remaining,
+                granted_ttl: t.granted_ttl,
+                keys: if req.keys { t.keys } else { Vec::new() },
+            },
+            // etcd answers an unknown lease with TTL -1 rather than an error.
+            Err(LeaseError::NotFound) => LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn lease_leases(&self, _request: GrpcRequest<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let ids = self.server.lessor().lock().ids();
+        Ok(Response::new(LeaseLeasesResponse {
+            header: Some(self.server.headers().header(self.server.kv().current_revision())),
+            leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
+        }))
+    }
+}

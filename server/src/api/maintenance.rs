@@ -1,0 +1,138 @@
+//! etcdserverpb.Maintenance: Status, Hash, HashKV, Alarm, Defragment,
+//! Snapshot, MoveLeader, Downgrade.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use capstan_proto::capstanpb::internal_request::Request;
+use capstan_proto::etcdserverpb::maintenance_server::Maintenance;
+use capstan_proto::etcdserverpb::{
+    AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, DefragmentResponse, DowngradeRequest,
+    DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+};
+use futures::Stream;
+use tonic::{Request as GrpcRequest, Response, Status};
+
+use super::error::EtcdError;
+use super::unexpected;
+use crate::raft::AppliedOutput;
+use crate::service::Server;
+use crate::snapshot;
+
+pub struct MaintenanceService {
+    server: Arc<Server>,
+}
+
+impl MaintenanceService {
+    pub fn new(server: Arc<Server>) -> Self {
+        Self { server }
+    }
+
+    fn header(&self) -> Option<capstan_proto::etcdserverpb::ResponseHeader> {
+        Some(self.server.headers().header(self.server.kv().current_revision()))
+    }
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
+
+/// etcd's text for an active alarm in Status.errors.
+fn alarm_text(member: u64, alarm: i32) -> String {
+    let name = AlarmType::try_from(alarm).map_or("UNKNOWN", |a| a.as_str_name());
+    format!("memberID:{member} alarm:{name} ")
+}
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(&self, request: GrpcRequest<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let req = request.into_inner();
+        match self.server.propose(Request::Alarm(req)).await? {
+            (AppliedOutput::Alarm(alarms), rev) => {
+                Ok(Response::new(AlarmResponse { header: Some(self.server.headers().header(rev)), alarms }))
+            }
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn status(&self, _request: GrpcRequest<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let (leader, term, last_index, applied) = {
+            let m = self.server.raft().metrics();
+            let m = m.borrow();
+            (m.current_leader.unwrap_or(0), m.current_term, m.last_log_index.unwrap_or(0), m.last_applied.map_or(0, |l| l.index))
+        };
+        let engine = self.server.engine();
+        let errors = self.server.alarms().lock().iter().map(|(m, a)| alarm_text(*m, *a)).collect();
+        let version = self.server.options().etcd_version.clone();
+        Ok(Response::new(StatusResponse {
+            header: self.header(),
+            storage_version: storage_version(&version),
+            version,
+            db_size: engine.size_on_disk() as i64,
+            leader,
+            raft_index: last_index,
+            raft_term: term,
+            raft_applied_index: applied,
+            errors,
+            db_size_in_use: engine.live_data_size() as i64,
+            is_learner: false,
+            db_size_quota: self.server.options().quota_backend_bytes as i64,
+            downgrade_info: None,
+        }))
+    }
+
+    async fn defragment(&self, _request: GrpcRequest<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        let engine = self.server.engine().clone();
+        tracing::info!("defragment (full compaction) started");
+        tokio::task::spawn_blocking(move || engine.compact_all())
+            .await
+            .map_err(|e| Status::internal(format!("defragment failed: {e}")))?;
+        tracing::info!("defragment finished");
+        Ok(Response::new(DefragmentResponse { header: self.header() }))
+    }
+
+    async fn hash(&self, _request: GrpcRequest<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let (hash, _, _) = self.server.kv().hash_kv(0)?;
+        Ok(Response::new(HashResponse { header: self.header(), hash }))
+    }
+
+    async fn hash_kv(&self, request: GrpcRequest<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let req = request.into_inner();
+        let (hash, hash_revision, compact_revision) = self.server.kv().hash_kv(req.revision)?;
+        Ok(Response::new(HashKvResponse { header: self.header(), hash, compact_revision, hash_revision }))
+    }
+
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(&self, _request: GrpcRequest<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+        let header = self.header();
+        let version = storage_version(&self.server.options().etcd_version);
+        let stream = snapshot::stream(self.server.engine().clone(), header, version)
+            .await
+            .map_err(|e| Status::internal(format!("snapshot failed: {e}")))?;
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn move_leader(&self, request: GrpcRequest<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        let req = request.into_inner();
+        if !self.server.is_leader() {
+            return Err(EtcdError::NotLeader.into());
+        }
+        if req.target_id != self.server.headers().member_id() {
+            return Err(EtcdError::BadLeaderTransferee.into());
+        }
+        Ok(Response::new(MoveLeaderResponse { header: self.header() }))
+    }
+
+    async fn downgrade(&self, _request: GrpcRequest<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
+        Err(Status::unimplemented("downgrade is not supported by capstan"))
+    }
+}
+
+/// The storage version etcd reports alongside its version: "major.minor.0".
+fn storage_version(version: &str) -> String {
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}.0"),
+        _ => version.to_string(),
+    }
+}

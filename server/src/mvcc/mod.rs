@@ -1,0 +1,267 @@
+//! The revisioned key space: every write request gets one new revision shared
+//! by all of its changes; history is kept until compacted.
+//!
+//! Reads go through [`KvStore`]; writes happen only inside an [`Applier`],
+//! which the Raft state machine holds while it applies a batch of committed
+//! entries. The applier holds the store's write lock from the first change to
+//! the durable write of the batch, so readers never see half of a batch.
+
+mod applier;
+mod key_index;
+mod range;
+mod revision;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use capstan_proto::etcdserverpb::{RangeRequest, RangeResponse};
+use capstan_proto::mvccpb::{Event, KeyValue, event::EventType};
+use parking_lot::RwLock;
+use prost::Message;
+
+use crate::storage::schema::{self, meta};
+use crate::storage::{Cf, Engine, StorageError};
+
+pub use applier::{Applier, LeaseChange};
+pub use key_index::{IndexedRevision, KeyIndex};
+pub use revision::Revision;
+
+/// Errors of the key space. Texts are etcd's, without the `etcdserver: ` prefix
+/// that the API layer adds.
+#[derive(Debug, thiserror::Error)]
+pub enum MvccError {
+    #[error("mvcc: required revision has been compacted")]
+    Compacted,
+    #[error("mvcc: required revision is a future revision")]
+    FutureRevision,
+    /// A put with `ignore_value` or `ignore_lease` on a key that does not exist.
+    #[error("key not found")]
+    KeyNotFound,
+    /// A put refers to a lease that does not exist.
+    #[error("requested lease not found")]
+    LeaseNotFound,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("corrupt value at revision {0:?}")]
+    Corrupt(Revision),
+}
+
+/// The in-memory part of the store, guarded by one lock.
+#[derive(Debug, Default)]
+struct KvState {
+    index: KeyIndex,
+    /// The newest revision; 1 for an empty store, as in etcd.
+    current: i64,
+    /// The revision of the last compaction (0 when never compacted).
+    compacted: i64,
+}
+
+/// Leases found attached to live keys at recovery: lease id → keys.
+pub type RecoveredAttachments = HashMap<i64, Vec<Vec<u8>>>;
+
+/// The multi-version key-value store of one member.
+pub struct KvStore {
+    engine: Arc<Engine>,
+    state: RwLock<KvState>,
+}
+
+impl KvStore {
+    /// Opens the store, rebuilding the key index from disk. Returns the leases
+    /// attached to live keys so the lessor can rebuild its key sets.
+    pub fn open(engine: Arc<Engine>) -> Result<(Self, RecoveredAttachments), MvccError> {
+        let mut state = KvState { current: 1, ..Default::default() };
+        let mut live_lease: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut corrupt = None;
+        engine.scan_from(Cf::Kv, &[], |k, v| {
+            let Some((main, sub, tombstone)) = schema::decode_revision_key(k) else {
+                corrupt = Some(Revision::default());
+                return false;
+            };
+            let rev = Revision::new(main, sub);
+            let Ok(kv) = KeyValue::decode(v) else {
+                corrupt = Some(rev);
+                return false;
+            };
+            if tombstone {
+                state.index.tombstone(&kv.key, rev);
+                live_lease.remove(&kv.key);
+            } else {
+                state.index.restore_put(&kv.key, rev, kv.create_revision, kv.version);
+                if kv.lease != 0 {
+                    live_lease.insert(kv.key, kv.lease);
+                } else {
+                    live_lease.remove(&kv.key);
+                }
+            }
+            state.current = state.current.max(main);
+            true
+        })?;
+        if let Some(rev) = corrupt {
+            return Err(MvccError::Corrupt(rev));
+        }
+        if let Some(v) = engine.get(Cf::Meta, meta::CURRENT_REV)? {
+            state.current = state.current.max(schema::decode_i64(&v).unwrap_or(1));
+        }
+        if let Some(v) = engine.get(Cf::Meta, meta::COMPACTED_REV)? {
+            state.compacted = schema::decode_i64(&v).unwrap_or(0);
+        }
+        let mut attachments: RecoveredAttachments = HashMap::new();
+        for (key, lease) in live_lease {
+            attachments.entry(lease).or_default().push(key);
+        }
+        tracing::info!(
+            keys = state.index.len(),
+            revision = state.current,
+            compacted = state.compacted,
+            "mvcc store recovered"
+        );
+        Ok((Self { engine, state: RwLock::new(state) }, attachments))
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.state.read().current
+    }
+
+    pub fn compacted_revision(&self) -> i64 {
+        self.state.read().compacted
+    }
+
+    /// Number of live keys (at the current revision).
+    pub fn key_count(&self) -> usize {
+        let st = self.state.read();
+        st.index.count(b"\0", &[0], st.current)
+    }
+
+    /// Starts applying a batch of writes; blocks readers until committed.
+    pub fn begin(&self) -> Applier<'_> {
+        Applier::new(&self.engine, self.state.write())
+    }
+
+    /// Serves a Range request (header left for the caller to fill).
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, MvccError> {
+        let st = self.state.read();
+        range::range(&st, &DiskValues(&self.engine), req)
+    }
+
+    /// The version of `key` visible at `rev`, if any (used for watch prev_kv).
+    pub fn get_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, MvccError> {
+        let st = self.state.read();
+        if rev < st.compacted {
+            return Err(MvccError::Compacted);
+        }
+        let Some((_, r)) = st.index.range(key, b"", rev).into_iter().next() else {
+            return Ok(None);
+        };
+        let mut v = DiskValues(&self.engine).fetch(&[r.modified])?;
+        Ok(v.pop())
+    }
+
+    /// Events with revision in `[from, to]` on keys in `[key, end)`, at most
+    /// about `max` of them (never splitting a revision). Returns the events and
+    /// the last revision fully covered.
+    pub fn history(&self, key: &[u8], end: &[u8], from: i64, to: i64, max: usize) -> Result<(Vec<Event>, i64), MvccError> {
+        {
+            let st = self.state.read();
+            if from < st.compacted {
+                return Err(MvccError::Compacted);
+            }
+        }
+        let mut events = Vec::new();
+        let mut covered = to;
+        let mut err = None;
+        let start = schema::revision_key(from, 0, false);
+        self.engine.scan_from(Cf::Kv, &start, |k, v| {
+            let Some((main, sub, tombstone)) = schema::decode_revision_key(k) else {
+                err = Some(MvccError::Corrupt(Revision::default()));
+                return false;
+            };
+            if main > to {
+                return false;
+            }
+            if events.len() >= max && sub == 0 {
+                covered = main - 1;
+                return false;
+            }
+            let Ok(mut kv) = KeyValue::decode(v) else {
+                err = Some(MvccError::Corrupt(Revision::new(main, sub)));
+                return false;
+            };
+            if !key_in_range(&kv.key, key, end) {
+                return true;
+            }
+            let kind = if tombstone {
+                kv.mod_revision = main;
+                EventType::Delete
+            } else {
+                EventType::Put
+            };
+            events.push(Event { r#type: kind as i32, kv: Some(kv), prev_kv: None });
+            true
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok((events, covered)),
+        }
+    }
+
+    /// etcd's HashKV: a CRC-32C over the stored history up to `rev` (0 = current).
+    /// Returns (hash, hash revision, compact revision).
+    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), MvccError> {
+        let (current, compacted) = {
+            let st = self.state.read();
+            (st.current, st.compacted)
+        };
+        let rev = if rev <= 0 { current } else { rev };
+        if rev > current {
+            return Err(MvccError::FutureRevision);
+        }
+        if rev < compacted {
+            return Err(MvccError::Compacted);
+        }
+        let mut crc = 0u32;
+        self.engine.scan_from(Cf::Kv, &[], |k, v| {
+            match schema::decode_revision_key(k) {
+                Some((main, _, _)) if main <= rev => {
+                    crc = crc32c::crc32c_append(crc, k);
+                    crc = crc32c::crc32c_append(crc, v);
+                    true
+                }
+                _ => false,
+            }
+        })?;
+        Ok((crc, rev, compacted))
+    }
+}
+
+/// Whether `k` falls in etcd's range `[key, end)` (see [`KeyIndex::range`]).
+pub fn key_in_range(k: &[u8], key: &[u8], end: &[u8]) -> bool {
+    if end.is_empty() {
+        k == key
+    } else if end == [0] {
+        k >= key
+    } else {
+        k >= key && k < end
+    }
+}
+
+/// Where range reads get values from: disk, or disk plus the pending writes of
+/// the batch being applied.
+pub(crate) trait ValueSource {
+    fn fetch(&self, revs: &[Revision]) -> Result<Vec<KeyValue>, MvccError>;
+}
+
+pub(crate) struct DiskValues<'a>(pub &'a Engine);
+
+impl ValueSource for DiskValues<'_> {
+    fn fetch(&self, revs: &[Revision]) -> Result<Vec<KeyValue>, MvccError> {
+        let keys: Vec<Vec<u8>> = revs.iter().map(|r| schema::revision_key(r.main, r.sub, false)).collect();
+        let values = self.0.multi_get(Cf::Kv, &keys)?;
+        revs.iter()
+            .zip(values)
+            .map(|(r, v)| {
+                let bytes = v.ok_or(MvccError::Corrupt(*r))?;
+                KeyValue::decode(bytes.as_slice()).map_err(|_| MvccError::Corrupt(*r))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,168 @@
+//! The Raft log and hard state in RocksDB.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
+
+use super::{Entry, LogId, NodeId, StorageResult, TypeConfig, io_err};
+use crate::storage::schema::{self, raft_meta};
+use crate::storage::{Cf, Engine, StorageError, WriteBatch};
+
+/// The log store. Cloning shares the database.
+#[derive(Clone)]
+pub struct LogStore {
+    engine: Arc<Engine>,
+    /// When false, appends are not fsynced (etcd's `--unsafe-no-fsync`).
+    fsync: bool,
+}
+
+impl LogStore {
+    pub fn new(engine: Arc<Engine>, fsync: bool) -> Self {
+        Self { engine, fsync }
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
+        let raw = self.engine.get(Cf::RaftMeta, key).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))?;
+        raw.map(|b| bincode::deserialize(&b))
+            .transpose()
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
+    }
+
+    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T, subject: ErrorSubject<NodeId>) -> StorageResult<()> {
+        let bytes = bincode::serialize(value).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
+        let mut batch = WriteBatch::default();
+        batch.put(&self.engine, Cf::RaftMeta, key, bytes);
+        // The vote must be durable before it is acted on.
+        self.engine.write(batch, self.fsync).map_err(|e| io_err(subject, ErrorVerb::Write, e))
+    }
+
+    /// Whether this data dir has ever held Raft state.
+    pub fn is_pristine(&self) -> Result<bool, StorageError> {
+        Ok(self.engine.get(Cf::RaftMeta, raft_meta::VOTE)?.is_none() && self.engine.last(Cf::RaftLog)?.is_none())
+    }
+}
+
+fn decode_entry(bytes: &[u8]) -> StorageResult<Entry> {
+    bincode::deserialize(bytes).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry>> {
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => *x + 1,
+            Bound::Unbounded => 0,
+        };
+        let mut out = Vec::new();
+        let mut err = None;
+        self.engine
+            .scan_from(Cf::RaftLog, &schema::log_key(start), |k, v| {
+                let Some(index) = schema::decode_u64(k) else { return false };
+                if !range.contains(&index) {
+                    return false;
+                }
+                match decode_entry(v) {
+                    Ok(e) => out.push(e),
+                    Err(e) => {
+                        err = Some(e);
+                        return false;
+                    }
+                }
+                true
+            })
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let last = self.engine.last(Cf::RaftLog).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+        let last = last.map(|(_, v)| decode_entry(&v)).transpose()?.map(|e| e.log_id);
+        let last_purged_log_id: Option<LogId> = self.get_meta(raft_meta::PURGED)?;
+        Ok(LogState { last_purged_log_id, last_log_id: last.or(last_purged_log_id) })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        self.put_meta(raft_meta::VOTE, vote, ErrorSubject::Vote)
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        self.get_meta(raft_meta::VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> StorageResult<()> {
+        // Not fsynced: the committed index is re-established by the leader after a crash.
+        let bytes = bincode::serialize(&committed).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        let mut batch = WriteBatch::default();
+        batch.put(&self.engine, Cf::RaftMeta, raft_meta::COMMITTED, bytes);
+        self.engine.write(batch, false).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId>> {
+        Ok(self.get_meta::<Option<LogId>>(raft_meta::COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            let bytes = bincode::serialize(&entry).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            batch.put(&self.engine, Cf::RaftLog, schema::log_key(entry.log_id.index), bytes);
+        }
+        // One synced write per append: every entry openraft hands us at once
+        // (many client batches under load) shares one fsync.
+        let engine = self.engine.clone();
+        let fsync = self.fsync;
+        let result = tokio::task::spawn_blocking(move || engine.write(batch, fsync))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r.map_err(std::io::Error::other));
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                callback.log_io_completed(Err(e));
+                Err(io_err(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other(msg)))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> StorageResult<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range(&self.engine, Cf::RaftLog, schema::log_key(log_id.index), schema::log_key(u64::MAX));
+        self.engine.write(batch, self.fsync).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> StorageResult<()> {
+        // Entries up to log_id are applied; make the state machine durable
+        // before the log that could rebuild it disappears.
+        self.engine.sync_wal().map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        let bytes = bincode::serialize(&log_id).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        let mut batch = WriteBatch::default();
+        batch.put(&self.engine, Cf::RaftMeta, raft_meta::PURGED, bytes);
+        batch.delete_range(&self.engine, Cf::RaftLog, schema::log_key(0), schema::log_key(log_id.index + 1));
+        self.engine.write(batch, self.fsync).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+    }
+}

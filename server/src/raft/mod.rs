@@ -1,0 +1,54 @@
+//! openraft glue: the type configuration, the RocksDB log store, the state
+//! machine and the peer network.
+
+mod log_store;
+mod network;
+pub mod state_machine;
+
+use std::io::Cursor;
+
+pub use log_store::LogStore;
+pub use network::PeerNetwork;
+pub use state_machine::{AppliedOutput, ApplyError, ApplyHooks, StateMachine};
+
+/// The payload of one Raft entry: a protobuf `capstanpb.RequestBatch`, i.e.
+/// many client requests proposed together (group commit).
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Proposal {
+    pub batch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proposal({} bytes)", self.batch.len())
+    }
+}
+
+impl std::fmt::Display for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Capstan's Raft types: member ids are etcd member ids.
+    pub TypeConfig:
+        D = Proposal,
+        R = (),
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type NodeId = u64;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StorageResult<T> = Result<T, openraft::StorageError<NodeId>>;
+
+/// Maps any storage failure into openraft's error for `subject`.
+fn io_err(subject: openraft::ErrorSubject<NodeId>, verb: openraft::ErrorVerb, e: impl std::error::Error + 'static) -> openraft::StorageError<NodeId> {
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
+}

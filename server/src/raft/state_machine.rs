@@ -1,0 +1,310 @@
+//! The replicated state machine: applies committed entries to the key space,
+//! the lease table and the alarm list, in one RocksDB write per batch of
+//! entries together with the applied log id.
+
+use std::collections::BTreeSet;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Instant;
+
+use capstan_proto::capstanpb::{InternalRequest, RequestBatch, internal_request::Request};
+use capstan_proto::etcdserverpb::{
+    AlarmMember, AlarmRequest, DeleteRangeResponse, PutResponse, TxnRequest, TxnResponse, alarm_request::AlarmAction,
+    request_op,
+};
+use capstan_proto::mvccpb::Event;
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
+    StoredMembership,
+};
+use parking_lot::Mutex;
+use prost::Message;
+
+use super::{Entry, LogId, NodeId, StorageResult, TypeConfig, io_err};
+use crate::lease::{LeaseError, LeaseRecord, Lessor};
+use crate::mvcc::{Applier, KvStore, MvccError};
+use crate::storage::schema::meta;
+use crate::storage::{Cf, Engine};
+
+/// Why a committed request had no effect. Each maps to one etcd error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Mvcc(Arc<MvccError>),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// The NOSPACE alarm is active: only reads, deletes and compactions pass.
+    #[error("mvcc: database space exceeded")]
+    NoSpace,
+    #[error("unsupported request")]
+    Unsupported,
+}
+
+impl From<MvccError> for ApplyError {
+    fn from(e: MvccError) -> Self {
+        ApplyError::Mvcc(Arc::new(e))
+    }
+}
+
+/// The result of one applied request and the revision after it.
+#[derive(Debug, Clone)]
+pub enum AppliedOutput {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction,
+    LeaseGrant { id: i64, ttl: i64 },
+    LeaseRevoke,
+    Alarm(Vec<AlarmMember>),
+}
+
+/// What the rest of the server learns from the state machine.
+pub trait ApplyHooks: Send + Sync + 'static {
+    /// Events of a durable batch, in revision order, and the revision after it.
+    fn committed(&self, events: &[Event], revision: i64);
+    /// Results for proposed requests (by request id), after they are durable.
+    fn applied(&self, results: Vec<(u64, Result<(AppliedOutput, i64), ApplyError>)>);
+}
+
+/// The active alarms, shared with the API for Status and request admission.
+pub type Alarms = Arc<Mutex<BTreeSet<(u64, i32)>>>;
+
+pub struct StateMachine {
+    engine: Arc<Engine>,
+    kv: Arc<KvStore>,
+    lessor: Arc<Mutex<Lessor>>,
+    alarms: Alarms,
+    hooks: Arc<dyn ApplyHooks>,
+    applied: Option<LogId>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+const NOSPACE: i32 = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
+
+impl StateMachine {
+    /// Recovers the state machine from disk.
+    pub fn open(
+        engine: Arc<Engine>,
+        kv: Arc<KvStore>,
+        lessor: Arc<Mutex<Lessor>>,
+        alarms: Alarms,
+        hooks: Arc<dyn ApplyHooks>,
+    ) -> Result<Self, crate::storage::StorageError> {
+        let decode = |key: &[u8]| -> Result<Option<Vec<u8>>, crate::storage::StorageError> { engine.get(Cf::Meta, key) };
+        let applied = decode(meta::APPLIED)?.and_then(|b| bincode::deserialize(&b).ok()).flatten();
+        let membership = decode(meta::MEMBERSHIP)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+        if let Some(b) = decode(meta::ALARMS)? {
+            let list: Vec<(u64, i32)> = bincode::deserialize(&b).unwrap_or_default();
+            alarms.lock().extend(list);
+        }
+        Ok(Self { engine, kv, lessor, alarms, hooks, applied, membership })
+    }
+
+    fn apply_one(&self, applier: &mut Applier<'_>, lessor: &mut Lessor, req: InternalRequest) -> Result<AppliedOutput, ApplyError> {
+        let nospace = self.alarms.lock().iter().any(|(_, a)| *a == NOSPACE);
+        let Some(request) = req.request else { return Err(ApplyError::Unsupported) };
+        let out = match request {
+            Request::Put(p) => {
+                if nospace {
+                    return Err(ApplyError::NoSpace);
+                }
+                let resp = applier.put(&p, &|id| lessor.contains(id))?;
+                AppliedOutput::Put(resp)
+            }
+            Request::DeleteRange(d) => AppliedOutput::DeleteRange(applier.delete_range(&d)?),
+            Request::Txn(t) => {
+                if nospace && !is_read_only(&t) {
+                    return Err(ApplyError::NoSpace);
+                }
+                AppliedOutput::Txn(applier.txn(&t, &|id| lessor.contains(id))?)
+            }
+            Request::Compaction(c) => {
+                applier.compact(c.revision)?;
+                AppliedOutput::Compaction
+            }
+            Request::LeaseGrant(g) => {
+                if nospace {
+                    return Err(ApplyError::NoSpace);
+                }
+                let rec = lessor.grant(g.id, g.ttl, Instant::now())?;
+                let bytes = bincode::serialize(&rec).expect("lease record serializes");
+                let engine = self.engine.clone();
+                applier.batch().put(&engine, Cf::Lease, rec.id.to_be_bytes(), bytes);
+                AppliedOutput::LeaseGrant { id: rec.id, ttl: rec.ttl }
+            }
+            Request::LeaseRevoke(r) => {
+                let keys = lessor.revoke(r.id)?;
+                applier.delete_keys(&keys)?;
+                let engine = self.engine.clone();
+                applier.batch().delete(&engine, Cf::Lease, r.id.to_be_bytes());
+                AppliedOutput::LeaseRevoke
+            }
+            Request::Alarm(a) => AppliedOutput::Alarm(self.apply_alarm(applier, &a)),
+            _ => return Err(ApplyError::Unsupported),
+        };
+        for change in applier.take_lease_changes() {
+            lessor.reattach(&change.key, change.old, change.new);
+        }
+        Ok(out)
+    }
+
+    fn apply_alarm(&self, applier: &mut Applier<'_>, a: &AlarmRequest) -> Vec<AlarmMember> {
+        let mut alarms = self.alarms.lock();
+        let member = |m: u64, t: i32| AlarmMember { member_id: m, alarm: t };
+        let out = match AlarmAction::try_from(a.action).unwrap_or(AlarmAction::Get) {
+            AlarmAction::Get => alarms.iter().filter(|(_, t)| a.alarm == 0 || *t == a.alarm).map(|(m, t)| member(*m, *t)).collect(),
+            AlarmAction::Activate => {
+                if a.alarm == 0 {
+                    return Vec::new();
+                }
+                alarms.insert((a.member_id, a.alarm));
+                vec![member(a.member_id, a.alarm)]
+            }
+            AlarmAction::Deactivate => {
+                if alarms.remove(&(a.member_id, a.alarm)) { vec![member(a.member_id, a.alarm)] } else { Vec::new() }
+            }
+        };
+        let list: Vec<(u64, i32)> = alarms.iter().copied().collect();
+        let engine = self.engine.clone();
+        applier.batch().put(&engine, Cf::Meta, meta::ALARMS, bincode::serialize(&list).expect("alarms serialize"));
+        out
+    }
+}
+
+/// A txn that cannot write, whichever branch runs (allowed under NOSPACE).
+fn is_read_only(t: &TxnRequest) -> bool {
+    t.success.iter().chain(&t.failure).all(|op| match &op.request {
+        Some(request_op::Request::RequestRange(_)) | None => true,
+        Some(request_op::Request::RequestTxn(inner)) => is_read_only(inner),
+        _ => false,
+    })
+}
+
+/// Recovers lease records from disk.
+pub fn load_leases(engine: &Engine) -> Result<Vec<LeaseRecord>, crate::storage::StorageError> {
+    let mut out = Vec::new();
+    engine.scan_from(Cf::Lease, &[], |_, v| {
+        if let Ok(r) = bincode::deserialize::<LeaseRecord>(v) {
+            out.push(r);
+        }
+        true
+    })?;
+    Ok(out)
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> StorageResult<(Option<LogId>, StoredMembership<NodeId, BasicNode>)> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<()>>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let kv = self.kv.clone();
+        let lessor_handle = self.lessor.clone();
+        let mut applier = kv.begin();
+        let mut lessor = lessor_handle.lock();
+        let mut replies = Vec::new();
+        let mut results = Vec::new();
+        for entry in entries {
+            replies.push(());
+            // Entries already in the state machine (e.g. after installing a
+            // newer snapshot) are skipped: apply is idempotent by index.
+            if self.applied.is_some_and(|a| entry.log_id.index <= a.index) {
+                continue;
+            }
+            match entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(p) => {
+                    let batch = RequestBatch::decode(p.batch.as_slice())
+                        .map_err(|e| io_err(ErrorSubject::Apply(entry.log_id), ErrorVerb::Read, e))?;
+                    for req in batch.requests {
+                        let id = req.id;
+                        let out = self.apply_one(&mut applier, &mut lessor, req);
+                        results.push((id, out.map(|o| (o, applier.current_revision()))));
+                    }
+                }
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m);
+                }
+            }
+            self.applied = Some(entry.log_id);
+        }
+        drop(lessor);
+        let applied = bincode::serialize(&self.applied).expect("log id serializes");
+        let membership = bincode::serialize(&self.membership).expect("membership serializes");
+        let engine = self.engine.clone();
+        // Invariant: the applied log id is written in the same batch as the
+        // changes it covers, so recovery never applies an entry twice or skips one.
+        applier.batch().put(&engine, Cf::Meta, meta::APPLIED, applied);
+        applier.batch().put(&engine, Cf::Meta, meta::MEMBERSHIP, membership);
+        let revision = applier.current_revision();
+        // Not fsynced: the Raft log holds every entry durably; after a crash
+        // the entries after the last durable applied id are applied again.
+        let events = applier.commit(false).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
+        self.hooks.committed(&events, revision);
+        self.hooks.applied(results);
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder { engine: self.engine.clone(), applied: self.applied, membership: self.membership.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        _snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        // Only reachable with more than one member; snapshot transfer between
+        // members (a streamed RocksDB checkpoint) comes with clustering.
+        Err(io_err(
+            ErrorSubject::Snapshot(Some(meta.signature())),
+            ErrorVerb::Write,
+            std::io::Error::other("installing snapshots from peers is not supported by this build"),
+        ))
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let Some(applied) = self.applied else { return Ok(None) };
+        Ok(Some(snapshot_marker(applied, self.membership.clone())))
+    }
+}
+
+/// Snapshots mark a point of the log up to which the state machine (the
+/// database itself) is durable, so openraft can purge the log before it.
+/// The state machine is its own snapshot: nothing is copied.
+fn snapshot_marker(applied: LogId, membership: StoredMembership<NodeId, BasicNode>) -> Snapshot<TypeConfig> {
+    let meta = SnapshotMeta {
+        last_log_id: Some(applied),
+        last_membership: membership,
+        snapshot_id: format!("{}-{}", applied.leader_id, applied.index),
+    };
+    Snapshot { meta, snapshot: Box::new(Cursor::new(Vec::new())) }
+}
+
+pub struct SnapshotBuilder {
+    engine: Arc<Engine>,
+    applied: Option<LogId>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let Some(applied) = self.applied else {
+            return Err(io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, std::io::Error::other("nothing applied yet")));
+        };
+        // Everything applied so far becomes durable, so the log before it may go.
+        self.engine.sync_wal().map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        Ok(snapshot_marker(applied, self.membership.clone()))
+    }
+}

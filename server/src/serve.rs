@@ -1,0 +1,65 @@
+//! The client listeners: gRPC (etcd v3 API) and HTTP (health, version,
+//! metrics) on the same port, as etcd serves them.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use capstan_proto::etcdserverpb::auth_server::AuthServer;
+use capstan_proto::etcdserverpb::cluster_server::ClusterServer;
+use capstan_proto::etcdserverpb::kv_server::KvServer;
+use capstan_proto::etcdserverpb::lease_server::LeaseServer;
+use capstan_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use capstan_proto::etcdserverpb::watch_server::WatchServer;
+
+use crate::api;
+use crate::bootstrap::StartedMember;
+use crate::config::Config;
+
+/// gRPC messages are bounded by our own checks (etcd's limits and texts), not by the transport.
+const TRANSPORT_MAX_MESSAGE: usize = 64 << 20;
+
+pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    let server = member.server.clone();
+    macro_rules! svc {
+        ($wrapper:ident, $inner:expr) => {
+            $wrapper::new($inner)
+                .max_decoding_message_size(TRANSPORT_MAX_MESSAGE)
+                .max_encoding_message_size(usize::MAX)
+        };
+    }
+    let grpc = tonic::service::Routes::new(svc!(KvServer, api::kv::KvService::new(server.clone())))
+        .add_service(svc!(WatchServer, api::watch::WatchService::new(server.hub().clone(), server.headers().clone())))
+        .add_service(svc!(LeaseServer, api::lease::LeaseService::new(server.clone())))
+        .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone(), member.identity.members.clone())))
+        .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
+        .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())));
+    let router = grpc.into_axum_router().merge(crate::http::router(server.clone(), member.metrics.clone()));
+
+    let addrs: Vec<SocketAddr> = config.client_listen_addrs().context("parsing --listen-client-urls")?;
+    let mut tasks = Vec::new();
+    for addr in addrs {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen tcp {addr}: bind: address already in use or not permitted"))?;
+        tracing::info!(address = %addr, "serving client traffic (gRPC and HTTP)");
+        let router = router.clone();
+        let mut stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }));
+    }
+    tracing::info!("ready to serve client requests");
+    let _ = shutdown.wait_for(|s| *s).await;
+    // Streams (watch, keep-alive) never end on their own; give unary calls a
+    // moment to finish, then stop.
+    for t in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+    }
+    let _ = server.raft().shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

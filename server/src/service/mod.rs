@@ -1,0 +1,258 @@
+//! Request routing between the API and the replicated state: writes become
+//! Raft proposals (batched), linearizable reads wait for a read index,
+//! serializable reads are served locally.
+
+mod compactor;
+mod error;
+mod header;
+mod ids;
+mod lease_keeper;
+mod proposer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use capstan_proto::capstanpb::{InternalRequest, internal_request::Request};
+use capstan_proto::etcdserverpb::{RangeRequest, RangeResponse};
+use capstan_proto::mvccpb::Event;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+pub use compactor::CompactionPolicy;
+pub use error::ServiceError;
+pub use header::HeaderFactory;
+pub use ids::IdGenerator;
+
+use crate::lease::Lessor;
+use crate::mvcc::KvStore;
+use crate::raft::{AppliedOutput, ApplyError, ApplyHooks, Raft};
+use crate::raft::state_machine::Alarms;
+use crate::watch::WatchHub;
+
+type ApplyResult = Result<(AppliedOutput, i64), ApplyError>;
+
+/// Requests proposed and not yet applied, by request id.
+#[derive(Default)]
+pub struct Waiters {
+    pending: Mutex<HashMap<u64, oneshot::Sender<Result<(AppliedOutput, i64), ServiceError>>>>,
+}
+
+impl Waiters {
+    fn register(&self, id: u64) -> oneshot::Receiver<Result<(AppliedOutput, i64), ServiceError>> {
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(id, tx);
+        rx
+    }
+
+    fn forget(&self, id: u64) {
+        self.pending.lock().remove(&id);
+    }
+
+    fn fail(&self, ids: &[u64], err: &ServiceError) {
+        let mut pending = self.pending.lock();
+        for id in ids {
+            if let Some(tx) = pending.remove(id) {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+/// The state machine's hooks: events to the watch hub, results to waiters.
+pub struct Hooks {
+    pub waiters: Arc<Waiters>,
+    pub hub: Arc<WatchHub>,
+}
+
+impl ApplyHooks for Hooks {
+    fn committed(&self, events: &[Event], revision: i64) {
+        self.hub.notify(events, revision);
+    }
+
+    fn applied(&self, results: Vec<(u64, ApplyResult)>) {
+        if results.is_empty() {
+            return;
+        }
+        let mut pending = self.waiters.pending.lock();
+        for (id, result) in results {
+            if let Some(tx) = pending.remove(&id) {
+                let _ = tx.send(result.map_err(ServiceError::Apply));
+            }
+        }
+    }
+}
+
+/// Tunables of the request path.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// How long a proposal may take before "request timed out" (etcd: 5 s + 2 × election timeout).
+    pub request_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    pub quota_backend_bytes: u64,
+    /// The etcd version reported to clients (Status, /version).
+    pub etcd_version: String,
+    pub data_dir: std::path::PathBuf,
+    /// Automatic compaction, if configured.
+    pub compaction: Option<CompactionPolicy>,
+}
+
+/// One member's request router: what the gRPC services call.
+pub struct Server {
+    raft: Raft,
+    kv: Arc<KvStore>,
+    lessor: Arc<Mutex<Lessor>>,
+    hub: Arc<WatchHub>,
+    alarms: Alarms,
+    headers: HeaderFactory,
+    ids: IdGenerator,
+    waiters: Arc<Waiters>,
+    proposals: mpsc::Sender<InternalRequest>,
+    options: ServerOptions,
+    engine: Arc<crate::storage::Engine>,
+}
+
+/// Everything the server is built from.
+pub struct ServerParts {
+    pub raft: Raft,
+    pub kv: Arc<KvStore>,
+    pub lessor: Arc<Mutex<Lessor>>,
+    pub hub: Arc<WatchHub>,
+    pub alarms: Alarms,
+    pub headers: HeaderFactory,
+    pub waiters: Arc<Waiters>,
+    pub engine: Arc<crate::storage::Engine>,
+    pub options: ServerOptions,
+}
+
+impl Server {
+    /// Builds the server and starts its background tasks (proposal batching,
+    /// lease expiry, leadership tracking); they stop when `shutdown` fires.
+    pub fn start(parts: ServerParts, shutdown: tokio::sync::watch::Receiver<bool>) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        let server = Arc::new(Self {
+            ids: IdGenerator::new(parts.headers.member_id()),
+            raft: parts.raft,
+            kv: parts.kv,
+            lessor: parts.lessor,
+            hub: parts.hub,
+            alarms: parts.alarms,
+            headers: parts.headers,
+            waiters: parts.waiters,
+            proposals: tx,
+            options: parts.options,
+            engine: parts.engine,
+        });
+        tokio::spawn(proposer::run(server.raft.clone(), rx, server.waiters.clone(), shutdown.clone()));
+        if let Some(policy) = server.options.compaction {
+            tokio::spawn(compactor::run(server.clone(), policy, shutdown.clone()));
+        }
+        tokio::spawn(lease_keeper::run(server.clone(), shutdown));
+        server
+    }
+
+    pub fn headers(&self) -> &HeaderFactory {
+        &self.headers
+    }
+
+    pub fn kv(&self) -> &Arc<KvStore> {
+        &self.kv
+    }
+
+    pub fn hub(&self) -> &Arc<WatchHub> {
+        &self.hub
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn lessor(&self) -> &Arc<Mutex<Lessor>> {
+        &self.lessor
+    }
+
+    pub fn alarms(&self) -> &Alarms {
+        &self.alarms
+    }
+
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    pub fn engine(&self) -> &Arc<crate::storage::Engine> {
+        &self.engine
+    }
+
+    pub fn ids(&self) -> &IdGenerator {
+        &self.ids
+    }
+
+    /// Proposes a write through Raft and waits until it is applied.
+    pub async fn propose(&self, request: Request) -> Result<(AppliedOutput, i64), ServiceError> {
+        let id = self.ids.next();
+        let rx = self.waiters.register(id);
+        let req = InternalRequest { id, request: Some(request), ..Default::default() };
+        if self.proposals.send(req).await.is_err() {
+            self.waiters.forget(id);
+            return Err(ServiceError::Stopped);
+        }
+        match tokio::time::timeout(self.options.request_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ServiceError::Stopped),
+            Err(_) => {
+                self.waiters.forget(id);
+                Err(ServiceError::Timeout)
+            }
+        }
+    }
+
+    /// Waits until this member has applied everything committed before the
+    /// call (read index), so a local read after it is linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ServiceError> {
+        match tokio::time::timeout(self.options.request_timeout, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ServiceError::from_raft_read(e)),
+            Err(_) => Err(ServiceError::Timeout),
+        }
+    }
+
+    pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
+        if !req.serializable {
+            self.read_barrier().await?;
+        }
+        let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(e.into()))?;
+        resp.header = Some(self.headers.header(self.kv.current_revision()));
+        Ok(resp)
+    }
+
+    /// etcd's backend quota: a write that would grow the database past
+    /// `--quota-backend-bytes` raises the NOSPACE alarm and is refused.
+    pub async fn check_quota(&self, request_bytes: usize) -> Result<(), ServiceError> {
+        let quota = self.options.quota_backend_bytes;
+        if quota == 0 || self.engine.size_on_disk() + request_bytes as u64 <= quota {
+            return Ok(());
+        }
+        let nospace = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
+        let member_id = self.headers.member_id();
+        if !self.alarms.lock().contains(&(member_id, nospace)) {
+            tracing::warn!(quota, size = self.engine.size_on_disk(), "database space exceeded; raising NOSPACE alarm");
+            let alarm = capstan_proto::etcdserverpb::AlarmRequest {
+                action: capstan_proto::etcdserverpb::alarm_request::AlarmAction::Activate as i32,
+                member_id,
+                alarm: nospace,
+            };
+            self.propose(Request::Alarm(alarm)).await?;
+        }
+        Err(ServiceError::Apply(ApplyError::NoSpace))
+    }
+
+    /// Whether this member currently leads (and so expires leases).
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.headers.member_id())
+    }
+
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+}

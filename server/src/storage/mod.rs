@@ -1,0 +1,175 @@
+//! The only module that knows RocksDB. Everything above it speaks in terms of
+//! column families declared in [`schema`] and atomic [`WriteBatch`]es.
+
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteOptions};
+
+pub use schema::Cf;
+
+/// Errors of the storage layer: RocksDB failures and corrupt records.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("corrupt record in {cf:?}: {reason}")]
+    Corrupt { cf: Cf, reason: String },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A set of writes applied atomically, possibly spanning column families.
+/// The state machine puts data and the applied log id in one batch, so a crash
+/// never leaves one without the other.
+#[derive(Default)]
+pub struct WriteBatch {
+    inner: rocksdb::WriteBatch,
+}
+
+impl WriteBatch {
+    pub fn put(&mut self, engine: &Engine, cf: Cf, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.inner.put_cf(engine.cf(cf), key, value);
+    }
+    pub fn delete(&mut self, engine: &Engine, cf: Cf, key: impl AsRef<[u8]>) {
+        self.inner.delete_cf(engine.cf(cf), key);
+    }
+    /// Deletes every key in `[from, to)`.
+    pub fn delete_range<K: AsRef<[u8]>>(&mut self, engine: &Engine, cf: Cf, from: K, to: K) {
+        self.inner.delete_range_cf(engine.cf(cf), from, to);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+/// One RocksDB instance holding the Raft log and the state machine of a member.
+pub struct Engine {
+    db: DB,
+    path: PathBuf,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database under `path`.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StorageError> {
+        std::fs::create_dir_all(path)?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.set_bytes_per_sync(1 << 20);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf.options()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Arc::new(Self { db, path: path.to_path_buf() }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
+        // Every family in Cf::ALL is created at open, so the handle always exists.
+        self.db.cf_handle(cf.name()).expect("column family created at open")
+    }
+
+    pub fn get(&self, cf: Cf, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(cf), key)?)
+    }
+
+    /// Point reads of many keys in one call.
+    pub fn multi_get<K: AsRef<[u8]>>(&self, cf: Cf, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let handle = self.cf(cf);
+        self.db
+            .batched_multi_get_cf(handle, keys.iter().map(|k| k.as_ref()), false)
+            .into_iter()
+            .map(|r| r.map(|v| v.map(|s| s.to_vec())).map_err(StorageError::from))
+            .collect()
+    }
+
+    /// Writes a batch. `sync` makes it durable before returning (fsync of the WAL);
+    /// every column family shares that WAL, so a synced write also makes every
+    /// earlier unsynced write durable.
+    pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(batch.inner, &wo)?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync_wal(&self) -> Result<(), StorageError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    /// Iterates `cf` forward from `start` (inclusive) while `keep(key)` holds.
+    pub fn scan_from(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        for item in self.db.iterator_cf(self.cf(cf), IteratorMode::From(start, Direction::Forward)) {
+            let (k, v) = item?;
+            if !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last key/value of `cf`, if any.
+    pub fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        match self.db.iterator_cf(self.cf(cf), IteratorMode::End).next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Approximate bytes on disk (SST files plus memtables) of all families.
+    pub fn size_on_disk(&self) -> u64 {
+        Cf::ALL
+            .iter()
+            .map(|cf| {
+                let h = self.cf(*cf);
+                let sst = self.db.property_int_value_cf(h, "rocksdb.total-sst-files-size").ok().flatten().unwrap_or(0);
+                let mem = self.db.property_int_value_cf(h, "rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0);
+                sst + mem
+            })
+            .sum()
+    }
+
+    /// Approximate bytes of live data (estimate used for dbSizeInUse).
+    pub fn live_data_size(&self) -> u64 {
+        Cf::ALL
+            .iter()
+            .map(|cf| {
+                let h = self.cf(*cf);
+                let live = self.db.property_int_value_cf(h, "rocksdb.estimate-live-data-size").ok().flatten().unwrap_or(0);
+                let mem = self.db.property_int_value_cf(h, "rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0);
+                live + mem
+            })
+            .sum()
+    }
+
+    /// Full compaction of every family: RocksDB's equivalent of etcd's defragment.
+    pub fn compact_all(&self) {
+        for cf in Cf::ALL {
+            self.db.compact_range_cf(self.cf(*cf), None::<&[u8]>, None::<&[u8]>);
+        }
+    }
+
+    /// Writes a consistent point-in-time copy of the database into `dir`
+    /// (hard links where possible). Used for snapshots.
+    pub fn checkpoint(&self, dir: &Path) -> Result<(), StorageError> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        cp.create_checkpoint(dir)?;
+        Ok(())
+    }
+}
