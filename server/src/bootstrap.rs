@@ -107,7 +107,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         "starting member"
     );
 
-    let metrics = crate::metrics::Metrics::new();
+    let metrics = crate::metrics::global().clone();
     let (kv, attachments) = KvStore::open(engine.clone()).context("recovering the key space")?;
     let kv = Arc::new(kv);
     let mut lessor = Lessor::new(config.min_lease_ttl_seconds());
@@ -140,6 +140,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let raft = Raft::new(member_id, raft_config, PeerNetwork, log_store, state_machine)
         .await
         .context("starting raft")?;
+    metrics.spawn_raft_observer(raft.metrics());
     if pristine {
         let nodes: BTreeMap<u64, openraft::BasicNode> = identity
             .members

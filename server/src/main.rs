@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         }
     };
     capstan::telemetry::init(&config);
+    config.log_notices();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("capstan").build() {
         Ok(rt) => rt,
         Err(e) => {

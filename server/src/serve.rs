@@ -33,7 +33,10 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
         .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone(), member.identity.members.clone())))
         .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
         .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())));
-    let router = grpc.into_axum_router().merge(crate::http::router(server.clone(), member.metrics.clone()));
+    let router = grpc
+        .into_axum_router()
+        .layer(crate::http::GrpcMetricsLayer::new(member.metrics.clone()))
+        .merge(crate::http::router(server.clone(), member.metrics.clone()));
 
     let addrs: Vec<SocketAddr> = config.client_listen_addrs().context("parsing --listen-client-urls")?;
     let mut tasks = Vec::new();

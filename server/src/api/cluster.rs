@@ -22,8 +22,9 @@ impl ClusterService {
         Self { server, members }
     }
 
+    /// etcd's cluster responses carry no revision.
     fn header(&self) -> Option<capstan_proto::etcdserverpb::ResponseHeader> {
-        Some(self.server.headers().header(self.server.kv().current_revision()))
+        Some(self.server.headers().header(0))
     }
 }
 

@@ -34,7 +34,10 @@ impl LeaseService {
 /// Renews `id` on this member (the leader); an unknown lease answers TTL 0.
 fn keep_alive_once(server: &Server, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
     let ttl = match server.lessor().lock().renew(id, Instant::now()) {
-        Ok(ttl) => ttl,
+        Ok(ttl) => {
+            crate::metrics::global().lease_renewed.inc();
+            ttl
+        }
         Err(LeaseError::NotFound) => 0,
         Err(e) => return Err(e.into()),
     };

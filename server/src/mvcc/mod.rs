@@ -229,7 +229,8 @@ impl KvStore {
                 _ => false,
             }
         })?;
-        Ok((crc, rev, compacted))
+        // etcd reports -1 when the store was never compacted.
+        Ok((crc, rev, if compacted == 0 { -1 } else { compacted }))
     }
 }
 

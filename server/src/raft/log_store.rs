@@ -107,6 +107,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> StorageResult<()> {
+        if let Some(c) = committed {
+            crate::metrics::global().set_committed_index(c.index);
+        }
         // Not fsynced: the committed index is re-established by the leader after a crash.
         let bytes = bincode::serialize(&committed).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
         let mut batch = WriteBatch::default();
@@ -132,12 +135,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // (many client batches under load) shares one fsync.
         let engine = self.engine.clone();
         let fsync = self.fsync;
+        let started = std::time::Instant::now();
         let result = tokio::task::spawn_blocking(move || engine.write(batch, fsync))
             .await
             .map_err(std::io::Error::other)
             .and_then(|r| r.map_err(std::io::Error::other));
         match result {
             Ok(()) => {
+                crate::metrics::global().observe_wal_fsync(started.elapsed());
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }

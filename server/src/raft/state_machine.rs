@@ -23,6 +23,7 @@ use prost::Message;
 
 use super::{Entry, LogId, NodeId, StorageResult, TypeConfig, io_err};
 use crate::lease::{LeaseError, LeaseRecord, Lessor};
+use crate::metrics::MvccOps;
 use crate::mvcc::{Applier, KvStore, MvccError};
 use crate::storage::schema::meta;
 use crate::storage::{Cf, Engine};
@@ -110,14 +111,21 @@ impl StateMachine {
                     return Err(ApplyError::NoSpace);
                 }
                 let resp = applier.put(&p, &|id| lessor.contains(id))?;
+                crate::metrics::global().record_mvcc(MvccOps::put(&p));
                 AppliedOutput::Put(resp)
             }
-            Request::DeleteRange(d) => AppliedOutput::DeleteRange(applier.delete_range(&d)?),
+            Request::DeleteRange(d) => {
+                let resp = applier.delete_range(&d)?;
+                crate::metrics::global().record_mvcc(MvccOps::delete_range(&d));
+                AppliedOutput::DeleteRange(resp)
+            }
             Request::Txn(t) => {
                 if nospace && !is_read_only(&t) {
                     return Err(ApplyError::NoSpace);
                 }
-                AppliedOutput::Txn(applier.txn(&t, &|id| lessor.contains(id))?)
+                let resp = applier.txn(&t, &|id| lessor.contains(id))?;
+                crate::metrics::global().record_mvcc(MvccOps::txn(&t, &resp));
+                AppliedOutput::Txn(resp)
             }
             Request::Compaction(c) => {
                 applier.compact(c.revision)?;
@@ -131,6 +139,7 @@ impl StateMachine {
                 let bytes = bincode::serialize(&rec).expect("lease record serializes");
                 let engine = self.engine.clone();
                 applier.batch().put(&engine, Cf::Lease, rec.id.to_be_bytes(), bytes);
+                crate::metrics::global().observe_lease_grant(rec.ttl);
                 AppliedOutput::LeaseGrant { id: rec.id, ttl: rec.ttl }
             }
             Request::LeaseRevoke(r) => {
@@ -138,6 +147,7 @@ impl StateMachine {
                 applier.delete_keys(&keys)?;
                 let engine = self.engine.clone();
                 applier.batch().delete(&engine, Cf::Lease, r.id.to_be_bytes());
+                crate::metrics::global().lease_revoked.inc();
                 AppliedOutput::LeaseRevoke
             }
             Request::Alarm(a) => AppliedOutput::Alarm(self.apply_alarm(applier, &a)),
@@ -246,7 +256,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let revision = applier.current_revision();
         // Not fsynced: the Raft log holds every entry durably; after a crash
         // the entries after the last durable applied id are applied again.
+        let started = std::time::Instant::now();
         let events = applier.commit(false).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
+        crate::metrics::global().observe_backend_commit(started.elapsed());
         self.hooks.committed(&events, revision);
         self.hooks.applied(results);
         Ok(replies)

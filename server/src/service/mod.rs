@@ -193,10 +193,25 @@ impl Server {
         let id = self.ids.next();
         let rx = self.waiters.register(id);
         let req = InternalRequest { id, request: Some(request), ..Default::default() };
+        let metrics = crate::metrics::global();
         if self.proposals.send(req).await.is_err() {
             self.waiters.forget(id);
+            metrics.proposals_failed.inc();
             return Err(ServiceError::Stopped);
         }
+        let _pending = metrics.proposal_pending();
+        let result = self.await_applied(id, rx).await;
+        if matches!(result, Err(ServiceError::NoLeader | ServiceError::NotLeader | ServiceError::Timeout | ServiceError::Stopped)) {
+            metrics.proposals_failed.inc();
+        }
+        result
+    }
+
+    async fn await_applied(
+        &self,
+        id: u64,
+        rx: oneshot::Receiver<Result<(AppliedOutput, i64), ServiceError>>,
+    ) -> Result<(AppliedOutput, i64), ServiceError> {
         match tokio::time::timeout(self.options.request_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ServiceError::Stopped),
@@ -222,6 +237,7 @@ impl Server {
             self.read_barrier().await?;
         }
         let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(e.into()))?;
+        crate::metrics::global().record_mvcc(crate::metrics::MvccOps::range());
         resp.header = Some(self.headers.header(self.kv.current_revision()));
         Ok(resp)
     }
