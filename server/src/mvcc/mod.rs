@@ -10,6 +10,8 @@ mod applier;
 mod key_index;
 mod range;
 mod revision;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
