@@ -335,6 +335,10 @@ pub struct WatchHub {
     state: Mutex<HubState>,
     waker: Waker,
     sync_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Test hook run by the catch-up thread between its unlocked history
+    /// read and the locked hand-over (to force writes into that window).
+    #[cfg(test)]
+    after_history_read: Mutex<Option<Box<dyn Fn(&WatchHub) + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for WatchHub {
@@ -361,6 +365,8 @@ impl WatchHub {
             state: Mutex::new(HubState { rev, ..Default::default() }),
             waker: Waker::default(),
             sync_thread: Mutex::new(None),
+            #[cfg(test)]
+            after_history_read: Mutex::new(None),
         });
         let weak = Arc::downgrade(&hub);
         let handle = std::thread::Builder::new()

@@ -106,6 +106,10 @@ impl WatchHub {
             }
         };
         let mut events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
+        #[cfg(test)]
+        if let Some(hook) = self.after_history_read.lock().as_ref() {
+            hook(self);
+        }
 
         let mut st = self.state.lock();
         if st.closed {
