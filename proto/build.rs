@@ -1,5 +1,7 @@
 //! Compiles the .proto files under `proto/` into Rust (prost messages plus
-//! tonic clients and servers for every service).
+//! tonic clients and servers for every service), and generates serde
+//! implementations (pbjson) for the etcd API messages: the proto3 JSON
+//! mapping that etcd's gRPC gateway speaks.
 
 use std::{env, io, path::PathBuf};
 
@@ -14,6 +16,9 @@ const PROTOS: &[&str] = &[
     "proto/capstan/internal.proto",
 ];
 
+/// The packages whose messages get JSON (serde) support.
+const JSON_PACKAGES: &[&str] = &[".etcdserverpb", ".mvccpb", ".authpb"];
+
 fn main() -> io::Result<()> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     for proto in PROTOS {
@@ -21,11 +26,25 @@ fn main() -> io::Result<()> {
     }
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
+    let descriptor_path = out_dir.join("capstan_descriptor.bin");
 
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
         // Kept for gRPC server reflection; exposed as `FILE_DESCRIPTOR_SET`.
-        .file_descriptor_set_path(out_dir.join("capstan_descriptor.bin"))
-        .compile_protos(PROTOS, &[PROTO_ROOT])
+        .file_descriptor_set_path(&descriptor_path)
+        .compile_protos(PROTOS, &[PROTO_ROOT])?;
+
+    // serde for the etcd API (`<package>.serde.rs`, included by lib.rs) with
+    // the options of etcd's gateway marshaler (protojson `UseProtoNames`,
+    // `EmitUnpopulated: false`, `DiscardUnknown: true`): proto field names
+    // on output (both spellings accepted on input), default values omitted,
+    // unknown fields ignored. 64-bit integers are strings, bytes base64 and
+    // enums names, as the proto3 JSON mapping has them.
+    let descriptors = std::fs::read(&descriptor_path)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .build(JSON_PACKAGES)
 }

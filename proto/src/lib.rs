@@ -4,21 +4,30 @@
 //! The `.proto` sources live in `proto/proto/`. Message, field and service
 //! names and numbers match etcd's, so stock etcd clients interoperate.
 //! `bytes` fields map to `Vec<u8>`.
+//!
+//! The etcd API packages (`etcdserverpb`, `mvccpb`, `authpb`) also implement
+//! `serde::Serialize`/`Deserialize` with the proto3 JSON mapping as etcd's
+//! gRPC gateway uses it (proto field names, 64-bit integers as strings,
+//! bytes as base64, enums by name, default values omitted, unknown fields
+//! ignored); see `build.rs`.
 
 /// MVCC record types: `KeyValue` and watch `Event`.
 pub mod mvccpb {
     tonic::include_proto!("mvccpb");
+    include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
 /// Auth records: users, roles and key-range permissions.
 pub mod authpb {
     tonic::include_proto!("authpb");
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
 }
 
 /// The etcd v3 client API: the `KV`, `Watch`, `Lease`, `Cluster`,
 /// `Maintenance` and `Auth` services and all of their messages.
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.serde.rs"));
 }
 
 /// The etcd leader-election service (`Election`).

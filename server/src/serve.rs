@@ -36,7 +36,8 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
     let router = grpc
         .into_axum_router()
         .layer(crate::http::GrpcMetricsLayer::new(member.metrics.clone()))
-        .merge(crate::http::router(server.clone(), member.metrics.clone()));
+        .merge(crate::http::router(server.clone(), member.metrics.clone()))
+        .merge(crate::http::gateway::for_member(config, &member));
 
     let addrs: Vec<SocketAddr> = config.client_listen_addrs().context("parsing --listen-client-urls")?;
     let mut tasks = Vec::new();
