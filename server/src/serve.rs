@@ -27,12 +27,16 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
                 .max_encoding_message_size(usize::MAX)
         };
     }
+    // grpc.health.v1.Health: etcd reports the server ("") as SERVING once it serves.
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     let grpc = tonic::service::Routes::new(svc!(KvServer, api::kv::KvService::new(server.clone())))
         .add_service(svc!(WatchServer, api::watch::WatchService::new(server.hub().clone(), server.headers().clone())))
         .add_service(svc!(LeaseServer, api::lease::LeaseService::new(server.clone())))
         .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone(), member.identity.members.clone())))
         .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
-        .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())));
+        .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())))
+        .add_service(health_service);
     let router = grpc
         .into_axum_router()
         .layer(crate::http::GrpcMetricsLayer::new(member.metrics.clone()))
