@@ -132,34 +132,34 @@ impl Engine {
         }
     }
 
-    /// Approximate bytes on disk (SST files plus memtables) of all families.
-    pub fn size_on_disk(&self) -> u64 {
-        Cf::ALL
+    fn state_property_sum(&self, property: &str) -> u64 {
+        Cf::STATE
             .iter()
-            .map(|cf| {
-                let h = self.cf(*cf);
-                let sst = self.db.property_int_value_cf(h, "rocksdb.total-sst-files-size").ok().flatten().unwrap_or(0);
-                let mem = self.db.property_int_value_cf(h, "rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0);
-                sst + mem
-            })
+            .map(|cf| self.db.property_int_value_cf(self.cf(*cf), property).ok().flatten().unwrap_or(0))
             .sum()
     }
 
-    /// Approximate bytes of live data (estimate used for dbSizeInUse).
+    /// Bytes of the state machine (key space, leases, metadata): SST files plus
+    /// memtables, without the Raft log. The counterpart of etcd's bbolt file size,
+    /// which excludes etcd's WAL too; it is what the backend quota limits.
+    pub fn size_on_disk(&self) -> u64 {
+        self.state_property_sum("rocksdb.total-sst-files-size") + self.state_property_sum("rocksdb.size-all-mem-tables")
+    }
+
+    /// Bytes of live state-machine data (dbSizeInUse): RocksDB's estimate of live
+    /// SST data plus memtables.
     pub fn live_data_size(&self) -> u64 {
-        Cf::ALL
-            .iter()
-            .map(|cf| {
-                let h = self.cf(*cf);
-                let live = self.db.property_int_value_cf(h, "rocksdb.estimate-live-data-size").ok().flatten().unwrap_or(0);
-                let mem = self.db.property_int_value_cf(h, "rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0);
-                live + mem
-            })
-            .sum()
+        let live = self.state_property_sum("rocksdb.estimate-live-data-size") + self.state_property_sum("rocksdb.size-all-mem-tables");
+        live.min(self.size_on_disk())
     }
 
     /// Full compaction of every family: RocksDB's equivalent of etcd's defragment.
     pub fn compact_all(&self) {
+        // Flushing first lets compaction drop what deletes and compaction freed
+        // from the memtables too.
+        if let Err(e) = self.db.flush_cfs_opt(&Cf::ALL.iter().map(|cf| self.cf(*cf)).collect::<Vec<_>>(), &rocksdb::FlushOptions::default()) {
+            tracing::warn!(error = %e, "flush before defragment failed");
+        }
         for cf in Cf::ALL {
             self.db.compact_range_cf(self.cf(*cf), None::<&[u8]>, None::<&[u8]>);
         }

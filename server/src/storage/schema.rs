@@ -22,6 +22,8 @@ pub enum Cf {
 
 impl Cf {
     pub const ALL: &'static [Cf] = &[Cf::RaftLog, Cf::RaftMeta, Cf::Kv, Cf::Lease, Cf::Meta, Cf::Auth];
+    /// The state machine's families (everything but the Raft log and hard state).
+    pub const STATE: &'static [Cf] = &[Cf::Kv, Cf::Lease, Cf::Meta, Cf::Auth];
 
     pub fn name(self) -> &'static str {
         match self {
