@@ -76,7 +76,8 @@ impl Maintenance for MaintenanceService {
             db_size_in_use: engine.live_data_size() as i64,
             is_learner: false,
             db_size_quota: self.server.options().quota_backend_bytes as i64,
-            downgrade_info: None,
+            // etcd 3.6 always reports downgrade info (empty when none is in progress).
+            downgrade_info: Some(Default::default()),
         }))
     }
 

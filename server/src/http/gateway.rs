@@ -110,7 +110,13 @@ pub(crate) fn for_member(config: &Config, member: &StartedMember) -> Router {
 /// [`router`] over already built services.
 pub fn router_with(services: Arc<Services>) -> Router {
     let v3 = v3_routes().with_state(services);
-    Router::new().nest("/v3", v3.clone()).nest("/v3beta", v3)
+    Router::new()
+        .nest("/v3", v3.clone())
+        .nest("/v3beta", v3)
+        .route("/v3/", any(not_found))
+        .route("/v3beta/", any(not_found))
+        // Go's ServeMux redirects a subtree's bare name to the subtree.
+        .route("/v3", any(redirect_to_v3))
 }
 
 type S = Arc<Services>;
@@ -196,7 +202,6 @@ fn v3_routes() -> Router<S> {
         .route("/lock/lock", any(|req: Request| unimplemented_service(req, "v3lockpb.Lock")))
         .route("/lock/unlock", any(|req: Request| unimplemented_service(req, "v3lockpb.Lock")))
         .route("/election/{method}", any(election))
-        .route("/", any(not_found))
         .route("/{*rest}", any(not_found))
 }
 
@@ -645,6 +650,20 @@ pub(crate) async fn not_found(method: Method) -> Response {
         return Response::new(Body::empty());
     }
     error_response(&Status::not_found("Not Found"))
+}
+
+/// Go's `http.Redirect` to `/v3/` (a body only for GET and HEAD).
+async fn redirect_to_v3(method: Method) -> Response {
+    let mut resp = if method == Method::GET || method == Method::HEAD {
+        let mut resp = Response::new(Body::from("<a href=\"/v3/\">Moved Permanently</a>.\n\n"));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        resp
+    } else {
+        Response::new(Body::empty())
+    };
+    *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    resp.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/v3/"));
+    resp
 }
 
 /// An endpoint of a service Capstan does not implement: what the gateway
