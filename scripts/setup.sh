@@ -71,6 +71,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --no-modify-path
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
+# scripts/test lints with clippy; a minimal toolchain lacks it.
+if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+  say "adding the clippy component"
+  rustup component add clippy
+fi
 
 say "$(cargo --version), $(protoc --version), $(clang --version | head -n 1)"
 say "$(etcd --version 2>/dev/null | head -n 1), etcdctl $(ETCDCTL_API=3 etcdctl version 2>/dev/null | head -n 1 | awk '{print $3}'), $(python3 --version)"

@@ -2050,15 +2050,14 @@ impl Config {
             }
         }
 
-        if let (Some(min), Some(max)) = (self.tls_min_version, self.tls_max_version) {
-            if min > max {
+        if let (Some(min), Some(max)) = (self.tls_min_version, self.tls_max_version)
+            && min > max {
                 return Err(ConfigError::Invalid(format!(
                     "min version ({}) is greater than max version ({})",
                     tls_version_str(Some(min)),
                     tls_version_str(Some(max))
                 )));
             }
-        }
         if self.tls_min_version == Some(TlsVersion::Tls13) && !self.cipher_suites.is_empty() {
             return Err(ConfigError::Invalid(
                 "cipher suites cannot be configured when only TLS1.3 is enabled".to_string(),

@@ -116,11 +116,10 @@ impl From<&ServiceError> for EtcdError {
 
 impl From<ServiceError> for Status {
     fn from(e: ServiceError) -> Self {
-        if let ServiceError::Apply(ApplyError::Mvcc(m)) = &e {
-            if matches!(m.as_ref(), MvccError::Storage(_) | MvccError::Corrupt(_)) {
+        if let ServiceError::Apply(ApplyError::Mvcc(m)) = &e
+            && matches!(m.as_ref(), MvccError::Storage(_) | MvccError::Corrupt(_)) {
                 tracing::error!(error = %m, "storage failure serving a request");
             }
-        }
         EtcdError::from(&e).into()
     }
 }

@@ -117,16 +117,14 @@ impl Lessor {
 
     /// Moves `key` from lease `old` to lease `new` (0 = none).
     pub fn reattach(&mut self, key: &[u8], old: i64, new: i64) {
-        if old != 0 {
-            if let Some(l) = self.leases.get_mut(&old) {
+        if old != 0
+            && let Some(l) = self.leases.get_mut(&old) {
                 l.keys.remove(key);
             }
-        }
-        if new != 0 {
-            if let Some(l) = self.leases.get_mut(&new) {
+        if new != 0
+            && let Some(l) = self.leases.get_mut(&new) {
                 l.keys.insert(key.to_vec());
             }
-        }
     }
 
     fn schedule(&mut self, lease: &mut Lease, now: Instant) {

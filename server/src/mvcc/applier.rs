@@ -318,11 +318,10 @@ impl<'a> Applier<'a> {
             if k >= end.as_slice() {
                 return false;
             }
-            if let Some((main, sub, tombstone)) = schema::decode_revision_key(k) {
-                if tombstone || !keep.contains(&Revision::new(main, sub)) {
+            if let Some((main, sub, tombstone)) = schema::decode_revision_key(k)
+                && (tombstone || !keep.contains(&Revision::new(main, sub))) {
                     doomed.push(k.to_vec());
                 }
-            }
             true
         })?;
         // Pending (unwritten) values of this batch are never at or below a

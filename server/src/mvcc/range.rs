@@ -74,7 +74,7 @@ pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeReques
             } else if order == SortOrder::Ascend {
                 found.sort_by_key(key_of);
             } else {
-                found.sort_by(|a, b| key_of(b).cmp(&key_of(a)));
+                found.sort_by_key(|e| std::cmp::Reverse(key_of(e)));
             }
         }
         let take = if req.limit > 0 { found.len().min(req.limit as usize + 1) } else { found.len() };

@@ -1,6 +1,9 @@
 //! openraft glue: the type configuration, the RocksDB log store, the state
 //! machine and the peer network.
 
+// openraft's StorageError is large by design and every storage trait returns it.
+#![allow(clippy::result_large_err)]
+
 mod log_store;
 mod network;
 pub mod state_machine;
@@ -9,7 +12,7 @@ use std::io::Cursor;
 
 pub use log_store::LogStore;
 pub use network::PeerNetwork;
-pub use state_machine::{AppliedOutput, ApplyError, ApplyHooks, StateMachine};
+pub use state_machine::{AppliedOutput, ApplyError, ApplyHooks, ApplyResult, StateMachine};
 
 /// The payload of one Raft entry: a protobuf `capstanpb.RequestBatch`, i.e.
 /// many client requests proposed together (group commit).

@@ -60,12 +60,15 @@ pub enum AppliedOutput {
     Alarm(Vec<AlarmMember>),
 }
 
+/// The outcome of one applied request, with the revision after it.
+pub type ApplyResult = Result<(AppliedOutput, i64), ApplyError>;
+
 /// What the rest of the server learns from the state machine.
 pub trait ApplyHooks: Send + Sync + 'static {
     /// Events of a durable batch, in revision order, and the revision after it.
     fn committed(&self, events: &[Event], revision: i64);
     /// Results for proposed requests (by request id), after they are durable.
-    fn applied(&self, results: Vec<(u64, Result<(AppliedOutput, i64), ApplyError>)>);
+    fn applied(&self, results: Vec<(u64, ApplyResult)>);
 }
 
 /// The active alarms, shared with the API for Status and request admission.

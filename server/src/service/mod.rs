@@ -26,20 +26,21 @@ pub use ids::IdGenerator;
 
 use crate::lease::Lessor;
 use crate::mvcc::KvStore;
-use crate::raft::{AppliedOutput, ApplyError, ApplyHooks, Raft};
+use crate::raft::{AppliedOutput, ApplyError, ApplyHooks, ApplyResult, Raft};
 use crate::raft::state_machine::Alarms;
 use crate::watch::WatchHub;
 
-type ApplyResult = Result<(AppliedOutput, i64), ApplyError>;
+/// What a waiting proposer receives.
+type Reply = Result<(AppliedOutput, i64), ServiceError>;
 
 /// Requests proposed and not yet applied, by request id.
 #[derive(Default)]
 pub struct Waiters {
-    pending: Mutex<HashMap<u64, oneshot::Sender<Result<(AppliedOutput, i64), ServiceError>>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
 }
 
 impl Waiters {
-    fn register(&self, id: u64) -> oneshot::Receiver<Result<(AppliedOutput, i64), ServiceError>> {
+    fn register(&self, id: u64) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
         rx
@@ -210,8 +211,8 @@ impl Server {
     async fn await_applied(
         &self,
         id: u64,
-        rx: oneshot::Receiver<Result<(AppliedOutput, i64), ServiceError>>,
-    ) -> Result<(AppliedOutput, i64), ServiceError> {
+        rx: oneshot::Receiver<Reply>,
+    ) -> Reply {
         match tokio::time::timeout(self.options.request_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ServiceError::Stopped),

@@ -21,6 +21,9 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
 }
 
+/// A raw key and value read from a column family.
+pub type KeyValuePair = (Vec<u8>, Vec<u8>);
+
 /// A set of writes applied atomically, possibly spanning column families.
 /// The state machine puts data and the applied log id in one batch, so a crash
 /// never leaves one without the other.
@@ -122,7 +125,7 @@ impl Engine {
     }
 
     /// The last key/value of `cf`, if any.
-    pub fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub fn last(&self, cf: Cf) -> Result<Option<KeyValuePair>, StorageError> {
         match self.db.iterator_cf(self.cf(cf), IteratorMode::End).next() {
             Some(item) => {
                 let (k, v) = item?;

@@ -338,8 +338,12 @@ pub struct WatchHub {
     /// Test hook run by the catch-up thread between its unlocked history
     /// read and the locked hand-over (to force writes into that window).
     #[cfg(test)]
-    after_history_read: Mutex<Option<Box<dyn Fn(&WatchHub) + Send + Sync>>>,
+    after_history_read: Mutex<Option<TestHook>>,
 }
+
+/// A callback tests install into the catch-up thread.
+#[cfg(test)]
+type TestHook = Box<dyn Fn(&WatchHub) + Send + Sync>;
 
 impl std::fmt::Debug for WatchHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -524,11 +528,10 @@ impl WatchHub {
         }
         self.waker.wake();
         let handle = self.sync_thread.lock().take();
-        if let Some(h) = handle {
-            if h.thread().id() != std::thread::current().id() {
+        if let Some(h) = handle
+            && h.thread().id() != std::thread::current().id() {
                 let _ = h.join();
             }
-        }
     }
 
     fn is_closed(&self) -> bool {
