@@ -576,25 +576,43 @@ mod tests {
 
     #[tokio::test]
     async fn periodic_progress_notifications_carry_the_watch_id_and_are_elided_after_events() {
-        let e = env(WatchConfig { progress_notify_interval: Duration::from_millis(150), ..Default::default() }).await;
+        let e = env(WatchConfig { progress_notify_interval: Duration::from_millis(300), ..Default::default() }).await;
         let mut c = e.client().await;
         let id = c.create(WatchCreateRequest { progress_notify: true, ..on("p", "") }).await.watch_id;
         c.create(on("other", "")).await; // no progress_notify: never notified
         let rev = e.put("unwatched", "1");
         let started = tokio::time::Instant::now();
         let p = c.recv().await;
-        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(started.elapsed() >= Duration::from_millis(250));
         assert_eq!((p.watch_id, p.header.unwrap().revision, p.events.len()), (id, rev, 0));
-        // An event just before a tick (period 150..165 ms) elides that tick:
-        // the next notification comes one period later, not ~50 ms later.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let r = e.put("p", "x");
-        let got = c.recv().await;
-        assert_eq!(revs(&got), vec![r]);
-        let t0 = tokio::time::Instant::now();
+        // While events keep coming (every 20 ms, period 300..330 ms), every
+        // tick is elided: no progress notification at all.
+        let writer = {
+            let (kv, hub) = (e.kv.clone(), e.hub.clone());
+            tokio::spawn(async move {
+                for i in 0..60 {
+                    {
+                        let mut a = kv.begin();
+                        let put = PutRequest { key: "p".into(), value: i.to_string().into(), ..Default::default() };
+                        a.put(&put, &|_| true).unwrap();
+                        let events = a.commit(false).unwrap();
+                        hub.notify(&events, kv.current_revision());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let mut events = 0;
+        while events < 60 {
+            let r = c.recv().await;
+            assert!(!r.events.is_empty(), "progress notification despite events: {r:?}");
+            events += r.events.len();
+        }
+        writer.await.unwrap();
+        // Idle again: notifications resume.
         let p = c.recv().await;
         assert!(p.events.is_empty() && p.watch_id == id);
-        assert!(t0.elapsed() >= Duration::from_millis(130), "the tick right after events was not elided");
+        assert_eq!(p.header.unwrap().revision, e.kv.current_revision());
     }
 
     #[tokio::test]
