@@ -115,6 +115,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let lessor = Arc::new(Mutex::new(lessor));
     let hub = WatchHub::new(kv.clone(), WatchConfig {
         max_response_bytes: config.max_request_bytes as usize,
+        progress_notify_interval: config.watch_progress_notify_interval,
         ..WatchConfig::default()
     });
     let waiters = Arc::new(Waiters::default());

@@ -62,6 +62,10 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
     }
     tracing::info!("ready to serve client requests");
     let _ = shutdown.wait_for(|s| *s).await;
+    // Watch streams never end on their own: stopping the hub ends them with
+    // Unavailable (clients reconnect elsewhere) so the listeners can drain.
+    let hub = server.hub().clone();
+    let _ = tokio::task::spawn_blocking(move || hub.shutdown()).await;
     // Streams (watch, keep-alive) never end on their own; give unary calls a
     // moment to finish, then stop.
     for t in tasks {
