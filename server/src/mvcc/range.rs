@@ -23,7 +23,12 @@ pub(super) fn read_revision(st: &KvState, requested: i64) -> Result<i64, MvccErr
 
 pub(super) fn range(st: &KvState, values: &dyn ValueSource, req: &RangeRequest) -> Result<RangeResponse, MvccError> {
     let rev = read_revision(st, req.revision)?;
-    range_at(st, values, req, rev)
+    let mut resp = range_at(st, values, req, rev)?;
+    // Like etcd, the header carries the store's revision when the read was
+    // served, taken under the same lock, so a list is never labelled with a
+    // revision whose writes it does not contain.
+    resp.header = Some(capstan_proto::etcdserverpb::ResponseHeader { revision: st.current, ..Default::default() });
+    Ok(resp)
 }
 
 pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeRequest, rev: i64) -> Result<RangeResponse, MvccError> {

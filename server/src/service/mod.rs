@@ -239,7 +239,8 @@ impl Server {
         }
         let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(e.into()))?;
         crate::metrics::global().record_mvcc(crate::metrics::MvccOps::range());
-        resp.header = Some(self.headers.header(self.kv.current_revision()));
+        let revision = resp.header.map_or_else(|| self.kv.current_revision(), |h| h.revision);
+        resp.header = Some(self.headers.header(revision));
         Ok(resp)
     }
 
