@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "proto/etcd/server/v3election/v3electionpb/v3election.proto",
     "proto/etcd/server/v3lock/v3lockpb/v3lock.proto",
     "proto/capstan/internal.proto",
+    "proto/capstan/peer.proto",
 ];
 
 /// The packages whose messages get JSON (serde) support.

@@ -41,7 +41,8 @@ pub mod v3lockpb {
 }
 
 /// Capstan-internal messages carried in Raft log entries
-/// (`InternalRequest`, `RequestBatch`, `LeaseCheckpoint`).
+/// (`InternalRequest`, `RequestBatch`, `LeaseCheckpoint`) and the member-to-member
+/// `Peer` service.
 pub mod capstanpb {
     tonic::include_proto!("capstanpb");
 }
@@ -268,7 +269,7 @@ mod wire_tests {
     #[test]
     fn descriptor_set_is_embedded() {
         // One FileDescriptorProto per .proto file compiled by build.rs.
-        assert_eq!(count_files(super::FILE_DESCRIPTOR_SET), 6);
+        assert_eq!(count_files(super::FILE_DESCRIPTOR_SET), 7);
     }
 
     /// Counts the top-level `file` entries (field 1) of the encoded

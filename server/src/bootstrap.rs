@@ -1,5 +1,7 @@
 //! Opening a member's data directory and starting its Raft node.
 
+mod join;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,14 +10,16 @@ use std::time::Duration;
 use anyhow::Context;
 use parking_lot::Mutex;
 
-use crate::config::Config;
+use crate::config::{ClusterState, Config};
 use crate::lease::Lessor;
-use crate::membership::{self, Member};
+use crate::membership::{self, Member, MemberTable};
 use crate::mvcc::KvStore;
+use crate::peer::PeerClients;
+use crate::raft::snapshot::SnapshotStore;
 use crate::raft::state_machine::{Alarms, StateMachine, load_leases};
-use crate::raft::{LogStore, PeerNetwork, Raft};
+use crate::raft::{LogStore, PeerNetwork, PeerNode, Raft};
 use crate::service::{HeaderFactory, Hooks, Server, ServerOptions, ServerParts, Waiters};
-use crate::storage::schema::meta;
+use crate::storage::schema::{meta, raft_meta};
 use crate::storage::{Cf, Engine, WriteBatch};
 use crate::watch::{WatchConfig, WatchHub};
 
@@ -27,15 +31,14 @@ pub struct Identity {
     pub cluster_id: u64,
 }
 
-/// A started member: its request router and identity.
+/// A started member: its request router and metrics.
 pub struct StartedMember {
     pub server: Arc<Server>,
-    pub identity: Identity,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The identity the configuration describes (etcd's static bootstrap).
-fn identity_from_config(config: &Config) -> anyhow::Result<Identity> {
+pub(crate) fn identity_from_config(config: &Config) -> anyhow::Result<Identity> {
     let token = config.initial_cluster_token.clone();
     let mut members = Vec::new();
     for (name, peer_urls) in config.initial_cluster_members().context("parsing --initial-cluster")? {
@@ -75,32 +78,57 @@ fn compaction_policy(config: &Config) -> anyhow::Result<Option<crate::service::C
     })
 }
 
-pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<StartedMember> {
-    let identity = identity_from_config(config)?;
-    if identity.members.len() > 1 {
-        anyhow::bail!(
-            "this capstan build runs single-member clusters only; --initial-cluster lists {} members",
-            identity.members.len()
+/// How this member finds its place in the cluster.
+enum Placement {
+    /// The data dir already holds a member: bootstrap flags are ignored.
+    Restart,
+    /// `--initial-cluster-state new`: form the cluster from `--initial-cluster`.
+    Form(Vec<Member>),
+    /// `--initial-cluster-state existing`: join a running cluster (added with
+    /// MemberAdd beforehand); the leader sends the data.
+    Join,
+}
+
+/// Finds this member's id and cluster id: from the data dir if it has them,
+/// else from the configuration (new cluster) or from running peers (join).
+async fn place(config: &Config, engine: &Engine) -> anyhow::Result<(u64, u64, Placement)> {
+    let stored_member = engine.get(Cf::RaftMeta, raft_meta::MEMBER_ID)?.as_deref().and_then(crate::storage::schema::decode_u64);
+    let stored_cluster = engine.get(Cf::Meta, meta::CLUSTER_ID)?.as_deref().and_then(crate::storage::schema::decode_u64);
+    if let (Some(member), Some(cluster)) = (stored_member, stored_cluster) {
+        tracing::info!(
+            member_id = %format!("{member:x}"),
+            cluster_id = %format!("{cluster:x}"),
+            "the data dir already holds a member; ignoring --initial-cluster, --initial-cluster-state and --initial-cluster-token"
         );
+        return Ok((member, cluster, Placement::Restart));
     }
+    match config.initial_cluster_state {
+        ClusterState::Existing => {
+            let (member, cluster) = join::find_self(config).await?;
+            Ok((member, cluster, Placement::Join))
+        }
+        ClusterState::New => {
+            let identity = identity_from_config(config)?;
+            join::check_peers_agree(config, &identity).await?;
+            Ok((identity.member.id, identity.cluster_id, Placement::Form(identity.members)))
+        }
+    }
+}
+
+pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<StartedMember> {
     let data_dir = PathBuf::from(&config.data_dir);
     let engine = Engine::open(&data_dir.join("member").join("db"))
         .with_context(|| format!("opening data dir {}", data_dir.display()))?;
+    let snapshots = SnapshotStore::open(data_dir.join("member").join("snap")).context("opening the snapshot directory")?;
+    snapshots.resume_install(&engine).context("finishing an interrupted snapshot installation")?;
 
-    // The cluster id is fixed when the data dir is first used.
-    let cluster_id = match engine.get(Cf::Meta, meta::CLUSTER_ID)? {
-        Some(b) => crate::storage::schema::decode_u64(&b).context("corrupt cluster id")?,
-        None => {
-            let mut batch = WriteBatch::default();
-            batch.put(&engine, Cf::Meta, meta::CLUSTER_ID, identity.cluster_id.to_be_bytes());
-            engine.write(batch, true)?;
-            identity.cluster_id
-        }
-    };
-    let identity = Identity { cluster_id, ..identity };
-    let member_id = identity.member.id;
+    let (member_id, cluster_id, placement) = place(config, &engine).await?;
+    let mut batch = WriteBatch::default();
+    batch.put(&engine, Cf::RaftMeta, raft_meta::MEMBER_ID, member_id.to_be_bytes());
+    batch.put(&engine, Cf::Meta, meta::CLUSTER_ID, cluster_id.to_be_bytes());
+    engine.write(batch, true)?;
     tracing::info!(
-        name = %identity.member.name,
+        name = %config.name,
         member_id = %format!("{member_id:x}"),
         cluster_id = %format!("{cluster_id:x}"),
         data_dir = %data_dir.display(),
@@ -120,8 +148,17 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     });
     let waiters = Arc::new(Waiters::default());
     let alarms: Alarms = Arc::default();
+    let members = Arc::new(MemberTable::new(member_id));
     let hooks = Arc::new(Hooks { waiters: waiters.clone(), hub: hub.clone() });
-    let state_machine = StateMachine::open(engine.clone(), kv.clone(), lessor.clone(), alarms.clone(), hooks)?;
+    let state_machine = StateMachine::open(
+        engine.clone(),
+        kv.clone(),
+        lessor.clone(),
+        alarms.clone(),
+        members.clone(),
+        snapshots,
+        hooks,
+    )?;
     let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync);
     let pristine = log_store.is_pristine()?;
 
@@ -133,22 +170,31 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         election_timeout_min: election,
         election_timeout_max: election * 2,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count.max(1)),
-        // Like etcd's catch-up entries: keep some log after a snapshot.
-        max_in_snapshot_log_to_keep: 5000,
+        // etcd's --snapshot-catchup-entries: log kept after a snapshot so a
+        // slightly lagging follower catches up without one.
+        max_in_snapshot_log_to_keep: config.snapshot_catchup_entries,
+        install_snapshot_timeout: 10_000,
         ..Default::default()
     };
     let raft_config = Arc::new(raft_config.validate().context("raft configuration")?);
-    let raft = Raft::new(member_id, raft_config, PeerNetwork, log_store, state_machine)
+    let peers = PeerClients::new(member_id, cluster_id, members.clone());
+    let raft = Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone()), log_store, state_machine)
         .await
         .context("starting raft")?;
     metrics.spawn_raft_observer(raft.metrics());
-    if pristine {
-        let nodes: BTreeMap<u64, openraft::BasicNode> = identity
-            .members
-            .iter()
-            .map(|m| (m.id, openraft::BasicNode::new(m.peer_urls.first().cloned().unwrap_or_default())))
-            .collect();
-        raft.initialize(nodes).await.context("bootstrapping the raft group")?;
+    match placement {
+        Placement::Form(initial) if pristine => {
+            let nodes: BTreeMap<u64, PeerNode> =
+                initial.iter().map(|m| (m.id, PeerNode { peer_urls: m.peer_urls.clone() })).collect();
+            match raft.initialize(nodes).await {
+                Ok(()) => {}
+                // Another member's initial entry reached us first: same cluster.
+                Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(anyhow::Error::new(e).context("bootstrapping the raft group")),
+            }
+        }
+        Placement::Join if pristine => tracing::info!("joining the cluster: waiting for the leader to replicate to this member"),
+        _ => {}
     }
 
     let options = ServerOptions {
@@ -160,9 +206,15 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         etcd_version: config.emulated_etcd_version.clone(),
         data_dir,
         compaction: compaction_policy(config)?,
+        name: config.name.clone(),
+        client_urls: config.advertise_client_urls.clone(),
+        cluster_token: config.initial_cluster_token.clone(),
+        max_learners: config.max_learners.max(0) as usize,
+        strict_reconfig_check: config.strict_reconfig_check,
+        election_timeout: config.election_timeout(),
     };
     let headers = HeaderFactory::new(cluster_id, member_id);
-    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, options };
+    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options };
     let server = Server::start(parts, shutdown);
-    Ok(StartedMember { server, identity, metrics })
+    Ok(StartedMember { server, metrics })
 }

@@ -11,6 +11,7 @@ pub mod lease;
 pub mod membership;
 pub mod metrics;
 pub mod mvcc;
+pub mod peer;
 pub mod raft;
 pub mod service;
 pub mod snapshot;
@@ -20,6 +21,9 @@ pub mod watch;
 
 mod bootstrap;
 mod serve;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
@@ -58,6 +62,30 @@ async fn wait_for_signal() {
 /// Runs a member with `config` until `shutdown` becomes true.
 pub async fn run(config: config::Config, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
     config.validate().context("invalid configuration")?;
-    let member = bootstrap::start(&config, shutdown.clone()).await?;
-    serve::serve(&config, member, shutdown).await
+    // Stops the member on the caller's signal, or when it learns it was
+    // removed from the cluster.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut outer = shutdown.clone();
+    let forward_stop = stop.clone();
+    tokio::spawn(async move {
+        let _ = outer.wait_for(|s| *s).await;
+        let _ = forward_stop.send(true);
+    });
+    let member = bootstrap::start(&config, stopping.clone()).await?;
+    let mut removed = member.server.members().watch_self_removed();
+    let was_removed = Arc::new(AtomicBool::new(false));
+    let flag = was_removed.clone();
+    tokio::spawn(async move {
+        if removed.wait_for(|r| *r).await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            tracing::error!("the member has been permanently removed from the cluster; the data-dir used by this member must be removed");
+            let _ = stop.send(true);
+        }
+    });
+    serve::serve(&config, member, stopping).await?;
+    if was_removed.load(Ordering::SeqCst) {
+        // etcd exits with status 0 here: the removal was an operator's choice.
+        tracing::warn!("stopped: the member has been permanently removed from the cluster");
+    }
+    Ok(())
 }

@@ -665,6 +665,8 @@ pub struct Metrics {
     pub slow_read_indexes: Counter,
     pub heartbeat_send_failures: Counter,
     pub snapshot_apply_in_progress: Gauge,
+    pub snapshot_receive_success: Counter,
+    pub snapshot_send_success: Counter,
     pub lease_expired: Counter,
     pub health_success: Counter,
     pub health_failures: Counter,
@@ -757,6 +759,8 @@ impl Metrics {
             slow_read_indexes: Counter::new(),
             heartbeat_send_failures: Counter::new(),
             snapshot_apply_in_progress: Gauge::new(),
+            snapshot_receive_success: Counter::new(),
+            snapshot_send_success: Counter::new(),
             lease_expired: Counter::new(),
             health_success: Counter::new(),
             health_failures: Counter::new(),
@@ -818,7 +822,7 @@ impl Metrics {
     /// the Raft instance shuts down.
     pub fn spawn_raft_observer(
         self: &Arc<Self>,
-        mut rx: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, openraft::BasicNode>>,
+        mut rx: tokio::sync::watch::Receiver<crate::raft::RaftMetrics>,
     ) -> tokio::task::JoinHandle<()> {
         let metrics = self.clone();
         tokio::spawn(async move {
@@ -1153,6 +1157,16 @@ impl Metrics {
             "etcd_server_snapshot_apply_in_progress_total",
             "1 if the server is applying the incoming snapshot. 0 if none.",
             self.snapshot_apply_in_progress.get() as f64,
+        );
+        e.counter(
+            "etcd_network_snapshot_receive_success",
+            "Total number of successful snapshot receives",
+            self.snapshot_receive_success.get(),
+        );
+        e.counter(
+            "etcd_network_snapshot_send_success",
+            "Total number of successful snapshot sends",
+            self.snapshot_send_success.get(),
         );
         e.counter(
             "etcd_debugging_server_lease_expired_total",

@@ -1,9 +1,11 @@
-//! The client listeners: gRPC (etcd v3 API) and HTTP (health, version,
-//! metrics) on the same port, as etcd serves them.
+//! The listeners: on the client URLs gRPC (etcd v3 API) and HTTP (health,
+//! version, metrics) on the same port, as etcd serves them; on the peer URLs
+//! the member-to-member protocol.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use capstan_proto::capstanpb::peer_server::PeerServer;
 use capstan_proto::etcdserverpb::auth_server::AuthServer;
 use capstan_proto::etcdserverpb::cluster_server::ClusterServer;
 use capstan_proto::etcdserverpb::kv_server::KvServer;
@@ -33,18 +35,36 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
     let grpc = tonic::service::Routes::new(svc!(KvServer, api::kv::KvService::new(server.clone())))
         .add_service(svc!(WatchServer, api::watch::WatchService::new(server.hub().clone(), server.headers().clone())))
         .add_service(svc!(LeaseServer, api::lease::LeaseService::new(server.clone())))
-        .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone(), member.identity.members.clone())))
+        .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone())))
         .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
         .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())))
         .add_service(health_service);
     let router = grpc
         .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(server.clone(), api::guard::check))
         .layer(crate::http::GrpcMetricsLayer::new(member.metrics.clone()))
         .merge(crate::http::router(server.clone(), member.metrics.clone()))
         .merge(crate::http::gateway::for_member(config, &member));
 
-    let addrs: Vec<SocketAddr> = config.client_listen_addrs().context("parsing --listen-client-urls")?;
     let mut tasks = Vec::new();
+    let peer_router = tonic::service::Routes::new(svc!(PeerServer, crate::peer::PeerService::new(server.clone()))).into_axum_router();
+    for addr in config.peer_listen_addrs().context("parsing --listen-peer-urls")? {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen tcp {addr}: bind: address already in use or not permitted"))?;
+        tracing::info!(address = %addr, "serving peer traffic");
+        let router = peer_router.clone();
+        let mut stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }));
+    }
+
+    let addrs: Vec<SocketAddr> = config.client_listen_addrs().context("parsing --listen-client-urls")?;
     for addr in addrs {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

@@ -35,6 +35,15 @@ pub enum EtcdError {
     BadLeaderTransferee,
     Corrupt,
     NotCapable,
+    LeaderChanged,
+    NotSupportedForLearner,
+    PeerUrlExists,
+    MemberExist,
+    MemberNotLearner,
+    LearnerNotReady,
+    TooManyLearners,
+    UnhealthyCluster,
+    LeadershipTransferTimeout,
 }
 
 impl EtcdError {
@@ -65,6 +74,16 @@ impl EtcdError {
             BadLeaderTransferee => (Code::FailedPrecondition, "etcdserver: bad leader transferee"),
             Corrupt => (Code::DataLoss, "etcdserver: corrupt cluster"),
             NotCapable => (Code::FailedPrecondition, "etcdserver: not capable"),
+            LeaderChanged => (Code::Unavailable, "etcdserver: leader changed"),
+            NotSupportedForLearner => (Code::Unavailable, "etcdserver: rpc not supported for learner"),
+            PeerUrlExists => (Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
+            MemberExist => (Code::FailedPrecondition, "etcdserver: member ID already exist"),
+            MemberNotLearner => (Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
+            LearnerNotReady => (Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
+            TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
+            UnhealthyCluster => (Code::Unavailable, "etcdserver: unhealthy cluster"),
+            // etcd's error map lacks this one, so clients see code Unknown.
+            LeadershipTransferTimeout => (Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
         }
     }
 }
@@ -110,12 +129,19 @@ impl From<&ServiceError> for EtcdError {
             ServiceError::NotLeader => EtcdError::NotLeader,
             ServiceError::Timeout => EtcdError::Timeout,
             ServiceError::Stopped => EtcdError::Stopped,
+            ServiceError::LeaderChanged => EtcdError::LeaderChanged,
+            ServiceError::Learner => EtcdError::NotSupportedForLearner,
+            ServiceError::Etcd(e) => *e,
+            ServiceError::Remote(_) => EtcdError::LeaderChanged,
         }
     }
 }
 
 impl From<ServiceError> for Status {
     fn from(e: ServiceError) -> Self {
+        if let ServiceError::Remote(status) = e {
+            return status;
+        }
         if let ServiceError::Apply(ApplyError::Mvcc(m)) = &e
             && matches!(m.as_ref(), MvccError::Storage(_) | MvccError::Corrupt(_)) {
                 tracing::error!(error = %m, "storage failure serving a request");

@@ -3,7 +3,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::lease_server::Lease;
@@ -17,7 +16,6 @@ use tokio_stream::StreamExt;
 use tonic::{Request as GrpcRequest, Response, Status, Streaming};
 
 use super::unexpected;
-use crate::lease::LeaseError;
 use crate::raft::AppliedOutput;
 use crate::service::Server;
 
@@ -31,16 +29,10 @@ impl LeaseService {
     }
 }
 
-/// Renews `id` on this member (the leader); an unknown lease answers TTL 0.
-fn keep_alive_once(server: &Server, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
-    let ttl = match server.lessor().lock().renew(id, Instant::now()) {
-        Ok(ttl) => {
-            crate::metrics::global().lease_renewed.inc();
-            ttl
-        }
-        Err(LeaseError::NotFound) => 0,
-        Err(e) => return Err(e.into()),
-    };
+/// Renews `id` on the leader (forwarded when this member follows); an
+/// unknown lease answers TTL 0.
+async fn keep_alive_once(server: &Server, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
+    let ttl = server.keep_alive(id).await?;
     Ok(LeaseKeepAliveResponse { header: Some(server.headers().header(server.kv().current_revision())), id, ttl })
 }
 
@@ -86,7 +78,7 @@ impl Lease for LeaseService {
         let out = async_stream::stream! {
             while let Some(req) = incoming.next().await {
                 match req {
-                    Ok(req) => yield keep_alive_once(&server, req.id),
+                    Ok(req) => yield keep_alive_once(&server, req.id).await,
                     Err(_) => break,
                 }
             }
@@ -98,22 +90,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        let req = request.into_inner();
-        let header = Some(self.server.headers().header(self.server.kv().current_revision()));
-        let found = self.server.lessor().lock().time_to_live(req.id, Instant::now());
-        let resp = match found {
-            Ok(t) => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: t.remaining,
-                granted_ttl: t.granted_ttl,
-                keys: if req.keys { t.keys } else { Vec::new() },
-            },
-            // etcd answers an unknown lease with TTL -1 rather than an error.
-            Err(LeaseError::NotFound) => LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Response::new(resp))
+        Ok(Response::new(self.server.time_to_live(request.into_inner()).await?))
     }
 
     async fn lease_leases(&self, _request: GrpcRequest<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {

@@ -61,7 +61,10 @@ impl Maintenance for MaintenanceService {
             (m.current_leader.unwrap_or(0), m.current_term, m.last_log_index.unwrap_or(0), m.last_applied.map_or(0, |l| l.index))
         };
         let engine = self.server.engine();
-        let errors = self.server.alarms().lock().iter().map(|(m, a)| alarm_text(*m, *a)).collect();
+        let mut errors: Vec<String> = self.server.alarms().lock().iter().map(|(m, a)| alarm_text(*m, *a)).collect();
+        if leader == 0 {
+            errors.push(EtcdError::NoLeader.code_and_text().1.to_string());
+        }
         let version = self.server.options().etcd_version.clone();
         Ok(Response::new(StatusResponse {
             header: self.header(),
@@ -74,7 +77,7 @@ impl Maintenance for MaintenanceService {
             raft_applied_index: applied,
             errors,
             db_size_in_use: engine.live_data_size() as i64,
-            is_learner: false,
+            is_learner: self.server.is_learner(),
             db_size_quota: self.server.options().quota_backend_bytes as i64,
             // etcd 3.6 always reports downgrade info (empty when none is in progress).
             downgrade_info: Some(Default::default()),
@@ -115,13 +118,9 @@ impl Maintenance for MaintenanceService {
 
     async fn move_leader(&self, request: GrpcRequest<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
         let req = request.into_inner();
-        if !self.server.is_leader() {
-            return Err(EtcdError::NotLeader.into());
-        }
-        if req.target_id != self.server.headers().member_id() {
-            return Err(EtcdError::BadLeaderTransferee.into());
-        }
-        Ok(Response::new(MoveLeaderResponse { header: self.header() }))
+        self.server.move_leader(req.target_id).await?;
+        // etcd answers an empty response, without a header.
+        Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
     async fn downgrade(&self, _request: GrpcRequest<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {

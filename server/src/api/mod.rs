@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod error;
+pub mod guard;
 pub mod kv;
 pub mod lease;
 pub mod maintenance;

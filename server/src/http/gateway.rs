@@ -54,7 +54,6 @@ use tonic::{Code, Status};
 use crate::api;
 use crate::bootstrap::StartedMember;
 use crate::config::Config;
-use crate::membership::Member;
 use crate::service::Server;
 
 /// Largest request body read for one message. grpc-gateway reads without
@@ -79,12 +78,12 @@ pub struct Services {
 
 impl Services {
     /// The services of a member, built as `serve.rs` builds the gRPC ones.
-    pub fn new(server: Arc<Server>, members: Vec<Member>) -> Self {
+    pub fn new(server: Arc<Server>) -> Self {
         Self {
             kv: api::kv::KvService::new(server.clone()),
             watch: api::watch::WatchService::new(server.hub().clone(), server.headers().clone()),
             lease: api::lease::LeaseService::new(server.clone()),
-            cluster: api::cluster::ClusterService::new(server.clone(), members),
+            cluster: api::cluster::ClusterService::new(server.clone()),
             maintenance: api::maintenance::MaintenanceService::new(server.clone()),
             auth: api::auth::AuthService::new(server),
         }
@@ -93,15 +92,15 @@ impl Services {
 
 /// The gateway's routes (`/v3/...`, and `/v3beta/...`, which etcd rewrites
 /// to `/v3/`), to merge with the client port's other routes.
-pub fn router(server: Arc<Server>, members: Vec<Member>) -> Router {
-    router_with(Arc::new(Services::new(server, members)))
+pub fn router(server: Arc<Server>) -> Router {
+    router_with(Arc::new(Services::new(server)))
 }
 
 /// The gateway of a started member, or no routes at all when
 /// `--enable-grpc-gateway=false`.
 pub(crate) fn for_member(config: &Config, member: &StartedMember) -> Router {
     if config.enable_grpc_gateway {
-        router(member.server.clone(), member.identity.members.clone())
+        router(member.server.clone())
     } else {
         Router::new()
     }

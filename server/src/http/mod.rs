@@ -61,7 +61,7 @@ impl HealthSource for Server {
     }
 
     fn is_learner(&self) -> bool {
-        self.raft().metrics().borrow().state == openraft::ServerState::Learner
+        Server::is_learner(self)
     }
 
     fn check_read(&self, serializable: bool) -> impl Future<Output = Result<(), String>> + Send {
@@ -86,17 +86,17 @@ impl HealthSource for Server {
 
     fn metrics_snapshot(&self) -> ServerSnapshot {
         let member_id = self.headers().member_id();
-        let (leader, state, applied) = {
+        let (leader, applied) = {
             let m = self.raft().metrics();
             let m = m.borrow();
-            (m.current_leader, m.state, m.last_applied.map_or(0, |l| l.index))
+            (m.current_leader, m.last_applied.map_or(0, |l| l.index))
         };
         let options = self.options();
         ServerSnapshot {
             member_id,
             has_leader: leader.is_some(),
             is_leader: leader == Some(member_id),
-            is_learner: state == openraft::ServerState::Learner,
+            is_learner: Server::is_learner(self),
             server_version: options.etcd_version.clone(),
             quota_backend_bytes: i64::try_from(options.quota_backend_bytes).unwrap_or(i64::MAX),
             db_total_size_bytes: self.engine().size_on_disk(),

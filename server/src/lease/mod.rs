@@ -70,6 +70,17 @@ impl Lessor {
         Self { leases: HashMap::new(), min_ttl: min_ttl.max(1), primary: false, queue: BTreeSet::new() }
     }
 
+    /// Forgets every lease and restores the given ones (snapshot install);
+    /// deadlines restart if primary.
+    pub fn reset(&mut self, records: impl IntoIterator<Item = LeaseRecord>, keys: HashMap<i64, Vec<Vec<u8>>>, now: Instant) {
+        self.leases.clear();
+        self.queue.clear();
+        self.recover(records, keys);
+        if self.primary {
+            self.promote(now);
+        }
+    }
+
     /// Restores leases read from disk with their attached keys.
     pub fn recover(&mut self, records: impl IntoIterator<Item = LeaseRecord>, mut keys: HashMap<i64, Vec<Vec<u8>>>) {
         for r in records {

@@ -71,6 +71,27 @@ impl KvStore {
     /// Opens the store, rebuilding the key index from disk. Returns the leases
     /// attached to live keys so the lessor can rebuild its key sets.
     pub fn open(engine: Arc<Engine>) -> Result<(Self, RecoveredAttachments), MvccError> {
+        let (state, attachments) = Self::load(&engine)?;
+        Ok((Self { engine, state: RwLock::new(state) }, attachments))
+    }
+
+    /// Rebuilds the index from disk in place (after a snapshot replaced the
+    /// data underneath). Readers wait meanwhile.
+    pub fn reload(&self) -> Result<RecoveredAttachments, MvccError> {
+        let mut guard = self.state.write();
+        let (state, attachments) = Self::load(&self.engine)?;
+        *guard = state;
+        Ok(attachments)
+    }
+
+    /// Runs `f` while no batch is being applied, so the database holds whole
+    /// batches only (snapshot checkpoints).
+    pub fn with_applies_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _paused = self.state.read();
+        f()
+    }
+
+    fn load(engine: &Engine) -> Result<(KvState, RecoveredAttachments), MvccError> {
         let mut state = KvState { current: 1, ..Default::default() };
         let mut live_lease: HashMap<Vec<u8>, i64> = HashMap::new();
         let mut corrupt = None;
@@ -117,7 +138,7 @@ impl KvStore {
             compacted = state.compacted,
             "mvcc store recovered"
         );
-        Ok((Self { engine, state: RwLock::new(state) }, attachments))
+        Ok((state, attachments))
     }
 
     pub fn current_revision(&self) -> i64 {

@@ -6,9 +6,8 @@
 
 mod log_store;
 mod network;
+pub mod snapshot;
 pub mod state_machine;
-
-use std::io::Cursor;
 
 pub use log_store::LogStore;
 pub use network::PeerNetwork;
@@ -33,15 +32,29 @@ impl std::fmt::Display for Proposal {
     }
 }
 
+/// What Raft knows about a member: where to reach it. Names and client URLs
+/// are published separately (`MemberAttributes`), as etcd does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerNode {
+    pub peer_urls: Vec<String>,
+}
+
+impl std::fmt::Display for PeerNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.peer_urls.join(","))
+    }
+}
+
 openraft::declare_raft_types!(
-    /// Capstan's Raft types: member ids are etcd member ids.
+    /// Capstan's Raft types: member ids are etcd member ids; snapshots are
+    /// files (a packed RocksDB checkpoint) streamed in chunks.
     pub TypeConfig:
         D = Proposal,
         R = (),
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = PeerNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -50,6 +63,10 @@ pub type NodeId = u64;
 pub type LogId = openraft::LogId<NodeId>;
 pub type Entry = openraft::Entry<TypeConfig>;
 pub type StorageResult<T> = Result<T, openraft::StorageError<NodeId>>;
+pub type Membership = openraft::Membership<NodeId, PeerNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, PeerNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, PeerNode>;
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, PeerNode>;
 
 /// Maps any storage failure into openraft's error for `subject`.
 fn io_err(subject: openraft::ErrorSubject<NodeId>, verb: openraft::ErrorVerb, e: impl std::error::Error + 'static) -> openraft::StorageError<NodeId> {

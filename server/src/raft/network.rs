@@ -1,67 +1,129 @@
-//! The peer network. A single-member cluster never sends Raft messages; every
-//! RPC to another member reports it unreachable until the peer transport
-//! (a gRPC service on the peer URL) is in place.
+//! openraft's network over the peer gRPC service: each Raft RPC is one unary
+//! call whose payload is the bincode encoding of openraft's request, and whose
+//! reply is the bincode encoding of the remote `Result`. Snapshots travel in
+//! chunks through `InstallSnapshot` (openraft's chunked transport reads them
+//! from the snapshot file).
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
+use std::sync::Arc;
+
+use capstan_proto::capstanpb::RaftMessage;
+use capstan_proto::capstanpb::peer_client::PeerClient;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::BasicNode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::Channel;
 
-use super::{NodeId, TypeConfig};
-
-#[derive(Debug, thiserror::Error)]
-#[error("no peer transport to member {0:x}")]
-struct NoTransport(NodeId);
+use super::{NodeId, PeerNode, TypeConfig};
+use crate::peer::{PeerClients, PeerError};
 
 /// Creates connections to peers.
-#[derive(Clone, Default)]
-pub struct PeerNetwork;
+#[derive(Clone)]
+pub struct PeerNetwork {
+    clients: Arc<PeerClients>,
+}
+
+impl PeerNetwork {
+    pub fn new(clients: Arc<PeerClients>) -> Self {
+        Self { clients }
+    }
+}
 
 /// A connection to one peer.
 pub struct PeerConnection {
     target: NodeId,
+    urls: Vec<String>,
+    clients: Arc<PeerClients>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> PeerConnection {
-        PeerConnection { target }
+    async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerConnection {
+        PeerConnection { target, urls: node.peer_urls.clone(), clients: self.clients.clone() }
     }
 }
 
+#[derive(Clone, Copy)]
+enum RaftRpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CodecError(String);
+
+type RpcResult<T, E> = Result<T, RPCError<NodeId, PeerNode, RaftError<NodeId, E>>>;
+
 impl PeerConnection {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, E> {
-        let _ = NetworkError::new(&NoTransport(self.target));
-        RPCError::Unreachable(Unreachable::new(&NoTransport(self.target)))
+    async fn call<Q, P, E>(&self, rpc: RaftRpc, request: &Q, option: &RPCOption) -> RpcResult<P, E>
+    where
+        Q: Serialize,
+        P: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let payload = bincode::serialize(request).map_err(|e| RPCError::Network(NetworkError::new(&CodecError(e.to_string()))))?;
+        let Some(url) = self.urls.first() else {
+            return Err(RPCError::Unreachable(Unreachable::new(&PeerError::NoAddress(self.target))));
+        };
+        let client = self.clients.client(url).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let request = self.clients.request(RaftMessage { payload }, Some(option.hard_ttl()));
+        let reply = match send(client, rpc, request).await {
+            Ok(reply) => reply.into_inner(),
+            Err(status) => {
+                return Err(match self.clients.error(url, status) {
+                    e @ PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                    e => RPCError::Network(NetworkError::new(&e)),
+                });
+            }
+        };
+        let result: Result<P, RaftError<NodeId, E>> = bincode::deserialize(&reply.payload)
+            .map_err(|e| RPCError::Network(NetworkError::new(&CodecError(e.to_string()))))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+async fn send(
+    mut client: PeerClient<Channel>,
+    rpc: RaftRpc,
+    request: tonic::Request<RaftMessage>,
+) -> Result<tonic::Response<RaftMessage>, tonic::Status> {
+    match rpc {
+        RaftRpc::AppendEntries => client.append_entries(request).await,
+        RaftRpc::Vote => client.vote(request).await,
+        RaftRpc::InstallSnapshot => client.install_snapshot(request).await,
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerConnection {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        self.call(RaftRpc::AppendEntries, &rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
-        Err(self.unreachable())
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        let done = rpc.done;
+        let result = self.call(RaftRpc::InstallSnapshot, &rpc, &option).await;
+        if done && result.is_ok() {
+            crate::metrics::global().snapshot_send_success.inc();
+        }
+        result
     }
 
-    async fn vote(
-        &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
+        self.call(RaftRpc::Vote, &rpc, &option).await
     }
 }

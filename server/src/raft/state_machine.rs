@@ -2,8 +2,7 @@
 //! the lease table and the alarm list, in one RocksDB write per batch of
 //! entries together with the applied log id.
 
-use std::collections::BTreeSet;
-use std::io::Cursor;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,15 +13,14 @@ use capstan_proto::etcdserverpb::{
 };
 use capstan_proto::mvccpb::Event;
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
-    StoredMembership,
-};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use parking_lot::Mutex;
 use prost::Message;
 
-use super::{Entry, LogId, NodeId, StorageResult, TypeConfig, io_err};
+use super::snapshot::SnapshotStore;
+use super::{Entry, LogId, SnapshotMeta, StorageResult, StoredMembership, TypeConfig, io_err};
 use crate::lease::{LeaseError, LeaseRecord, Lessor};
+use crate::membership::{MemberAttrs, MemberTable};
 use crate::metrics::MvccOps;
 use crate::mvcc::{Applier, KvStore, MvccError};
 use crate::storage::schema::meta;
@@ -58,6 +56,7 @@ pub enum AppliedOutput {
     LeaseGrant { id: i64, ttl: i64 },
     LeaseRevoke,
     Alarm(Vec<AlarmMember>),
+    MemberAttributes,
 }
 
 /// The outcome of one applied request, with the revision after it.
@@ -69,6 +68,8 @@ pub trait ApplyHooks: Send + Sync + 'static {
     fn committed(&self, events: &[Event], revision: i64);
     /// Results for proposed requests (by request id), after they are durable.
     fn applied(&self, results: Vec<(u64, ApplyResult)>);
+    /// The whole state was replaced by a snapshot from the leader.
+    fn restored(&self, revision: i64);
 }
 
 /// The active alarms, shared with the API for Status and request admission.
@@ -80,8 +81,12 @@ pub struct StateMachine {
     lessor: Arc<Mutex<Lessor>>,
     alarms: Alarms,
     hooks: Arc<dyn ApplyHooks>,
+    members: Arc<MemberTable>,
+    snapshots: SnapshotStore,
+    /// The file a snapshot from the leader is being received into.
+    receiving: Option<std::path::PathBuf>,
     applied: Option<LogId>,
-    membership: StoredMembership<NodeId, BasicNode>,
+    membership: StoredMembership,
 }
 
 const NOSPACE: i32 = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
@@ -93,16 +98,12 @@ impl StateMachine {
         kv: Arc<KvStore>,
         lessor: Arc<Mutex<Lessor>>,
         alarms: Alarms,
+        members: Arc<MemberTable>,
+        snapshots: SnapshotStore,
         hooks: Arc<dyn ApplyHooks>,
     ) -> Result<Self, crate::storage::StorageError> {
-        let decode = |key: &[u8]| -> Result<Option<Vec<u8>>, crate::storage::StorageError> { engine.get(Cf::Meta, key) };
-        let applied = decode(meta::APPLIED)?.and_then(|b| bincode::deserialize(&b).ok()).flatten();
-        let membership = decode(meta::MEMBERSHIP)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
-        if let Some(b) = decode(meta::ALARMS)? {
-            let list: Vec<(u64, i32)> = bincode::deserialize(&b).unwrap_or_default();
-            alarms.lock().extend(list);
-        }
-        Ok(Self { engine, kv, lessor, alarms, hooks, applied, membership })
+        let (applied, membership) = load_meta(&engine, &alarms, &members)?;
+        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership })
     }
 
     fn apply_one(&self, applier: &mut Applier<'_>, lessor: &mut Lessor, req: InternalRequest) -> Result<AppliedOutput, ApplyError> {
@@ -154,6 +155,16 @@ impl StateMachine {
                 AppliedOutput::LeaseRevoke
             }
             Request::Alarm(a) => AppliedOutput::Alarm(self.apply_alarm(applier, &a)),
+            Request::MemberAttributes(m) => {
+                if self.members.is_removed(m.member_id) {
+                    return Ok(AppliedOutput::MemberAttributes);
+                }
+                self.members.set_attrs(m.member_id, MemberAttrs { name: m.name, client_urls: m.client_urls });
+                let engine = self.engine.clone();
+                let bytes = bincode::serialize(&self.members.all_attrs()).expect("member attributes serialize");
+                applier.batch().put(&engine, Cf::Meta, meta::MEMBER_ATTRS, bytes);
+                AppliedOutput::MemberAttributes
+            }
             _ => return Err(ApplyError::Unsupported),
         };
         for change in applier.take_lease_changes() {
@@ -194,6 +205,28 @@ fn is_read_only(t: &TxnRequest) -> bool {
     })
 }
 
+/// Reads the state machine's metadata (applied log id, membership, alarms,
+/// member table) from disk into memory.
+fn load_meta(
+    engine: &Engine,
+    alarms: &Alarms,
+    members: &MemberTable,
+) -> Result<(Option<LogId>, StoredMembership), crate::storage::StorageError> {
+    let get = |key: &[u8]| engine.get(Cf::Meta, key);
+    let applied = get(meta::APPLIED)?.and_then(|b| bincode::deserialize(&b).ok()).flatten();
+    let membership = get(meta::MEMBERSHIP)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    let list: Vec<(u64, i32)> = get(meta::ALARMS)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    {
+        let mut active = alarms.lock();
+        active.clear();
+        active.extend(list);
+    }
+    let attrs: BTreeMap<u64, MemberAttrs> = get(meta::MEMBER_ATTRS)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    let removed: BTreeSet<u64> = get(meta::REMOVED)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    members.reset(attrs, removed);
+    Ok((applied, membership))
+}
+
 /// Recovers lease records from disk.
 pub fn load_leases(engine: &Engine) -> Result<Vec<LeaseRecord>, crate::storage::StorageError> {
     let mut out = Vec::new();
@@ -209,7 +242,7 @@ pub fn load_leases(engine: &Engine) -> Result<Vec<LeaseRecord>, crate::storage::
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(&mut self) -> StorageResult<(Option<LogId>, StoredMembership<NodeId, BasicNode>)> {
+    async fn applied_state(&mut self) -> StorageResult<(Option<LogId>, StoredMembership)> {
         Ok((self.applied, self.membership.clone()))
     }
 
@@ -243,6 +276,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
                 EntryPayload::Membership(m) => {
+                    let gone: Vec<u64> = self
+                        .membership
+                        .nodes()
+                        .map(|(id, _)| *id)
+                        .filter(|id| m.get_node(id).is_none())
+                        .collect();
+                    if !gone.is_empty() {
+                        tracing::info!(removed = ?gone.iter().map(|id| format!("{id:x}")).collect::<Vec<_>>(), "members removed from the cluster");
+                        self.members.record_removed(gone);
+                        let engine = self.engine.clone();
+                        let removed = bincode::serialize(&self.members.removed()).expect("ids serialize");
+                        applier.batch().put(&engine, Cf::Meta, meta::REMOVED, removed);
+                        let attrs = bincode::serialize(&self.members.all_attrs()).expect("member attributes serialize");
+                        applier.batch().put(&engine, Cf::Meta, meta::MEMBER_ATTRS, attrs);
+                    }
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
                 }
             }
@@ -268,58 +316,97 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        SnapshotBuilder { engine: self.engine.clone(), applied: self.applied, membership: self.membership.clone() }
+        SnapshotBuilder { engine: self.engine.clone(), kv: self.kv.clone(), snapshots: self.snapshots.clone() }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<tokio::fs::File>> {
+        let (file, path) = self.snapshots.incoming().map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        tracing::info!(path = %path.display(), "receiving a snapshot from the leader");
+        // An abandoned earlier transfer is superseded.
+        if let Some(old) = self.receiving.replace(path) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> StorageResult<()> {
-        // Only reachable with more than one member; snapshot transfer between
-        // members (a streamed RocksDB checkpoint) comes with clustering.
-        Err(io_err(
-            ErrorSubject::Snapshot(Some(meta.signature())),
-            ErrorVerb::Write,
-            std::io::Error::other("installing snapshots from peers is not supported by this build"),
-        ))
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<tokio::fs::File>) -> StorageResult<()> {
+        let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
+        let mut file = snapshot;
+        {
+            use tokio::io::AsyncWriteExt;
+            file.flush().await.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
+            file.sync_all().await.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
+        }
+        drop(file);
+        let Some(received) = self.receiving.take() else {
+            return Err(io_err(subject(), ErrorVerb::Write, std::io::Error::other("no snapshot is being received")));
+        };
+        let started = Instant::now();
+        crate::metrics::global().snapshot_apply_in_progress.inc();
+        let (engine, snapshots, snapshot_meta) = (self.engine.clone(), self.snapshots.clone(), meta.clone());
+        let copied = tokio::task::spawn_blocking(move || snapshots.install(&engine, &snapshot_meta, &received))
+            .await
+            .map_err(|e| io_err(subject(), ErrorVerb::Write, std::io::Error::other(e)));
+        crate::metrics::global().snapshot_apply_in_progress.dec();
+        let copied = copied?.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
+        self.reload().map_err(|e| io_err(subject(), ErrorVerb::Read, e))?;
+        crate::metrics::global().snapshot_receive_success.inc();
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            records = copied,
+            revision = self.kv.current_revision(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "installed snapshot from the leader"
+        );
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let Some(applied) = self.applied else { return Ok(None) };
-        Ok(Some(snapshot_marker(applied, self.membership.clone())))
+        let err = |e: crate::storage::StorageError| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e);
+        let Some(meta) = self.snapshots.current().map_err(err)? else { return Ok(None) };
+        let snapshots = self.snapshots.clone();
+        let for_packing = meta.clone();
+        let path = tokio::task::spawn_blocking(move || snapshots.archive(&for_packing))
+            .await
+            .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, std::io::Error::other(e)))?
+            .map_err(err)?;
+        let file = tokio::fs::File::open(&path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
     }
 }
 
-/// Snapshots mark a point of the log up to which the state machine (the
-/// database itself) is durable, so openraft can purge the log before it.
-/// The state machine is its own snapshot: nothing is copied.
-fn snapshot_marker(applied: LogId, membership: StoredMembership<NodeId, BasicNode>) -> Snapshot<TypeConfig> {
-    let meta = SnapshotMeta {
-        last_log_id: Some(applied),
-        last_membership: membership,
-        snapshot_id: format!("{}-{}", applied.leader_id, applied.index),
-    };
-    Snapshot { meta, snapshot: Box::new(Cursor::new(Vec::new())) }
+impl StateMachine {
+    /// Rebuilds every in-memory view from disk after the data was replaced.
+    fn reload(&mut self) -> Result<(), crate::mvcc::MvccError> {
+        let attachments = self.kv.reload()?;
+        let leases = load_leases(&self.engine)?;
+        self.lessor.lock().reset(leases, attachments, Instant::now());
+        let (applied, membership) = load_meta(&self.engine, &self.alarms, &self.members)?;
+        self.applied = applied;
+        self.membership = membership;
+        self.hooks.restored(self.kv.current_revision());
+        Ok(())
+    }
 }
 
 pub struct SnapshotBuilder {
     engine: Arc<Engine>,
-    applied: Option<LogId>,
-    membership: StoredMembership<NodeId, BasicNode>,
+    kv: Arc<KvStore>,
+    snapshots: SnapshotStore,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let Some(applied) = self.applied else {
-            return Err(io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, std::io::Error::other("nothing applied yet")));
-        };
-        // Everything applied so far becomes durable, so the log before it may go.
-        self.engine.sync_wal().map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
-        Ok(snapshot_marker(applied, self.membership.clone()))
+        let (engine, kv, snapshots) = (self.engine.clone(), self.kv.clone(), self.snapshots.clone());
+        let started = Instant::now();
+        let built = tokio::task::spawn_blocking(move || snapshots.build(&engine, &kv))
+            .await
+            .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, std::io::Error::other(e)))?;
+        let (meta, meta_path) = built.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        // openraft keeps only the metadata of a snapshot it asked for; the data
+        // is packed from the checkpoint when a follower needs it.
+        let file = tokio::fs::File::open(&meta_path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, elapsed_ms = started.elapsed().as_millis() as u64, "took raft snapshot (checkpoint)");
+        Ok(Snapshot { meta, snapshot: Box::new(file) })
     }
 }

@@ -4,10 +4,14 @@
 
 mod compactor;
 mod error;
+mod forward;
 mod header;
 mod ids;
 mod lease_keeper;
+pub mod members;
 mod proposer;
+mod publish;
+mod transfer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +29,9 @@ pub use header::HeaderFactory;
 pub use ids::IdGenerator;
 
 use crate::lease::Lessor;
+use crate::membership::MemberTable;
 use crate::mvcc::KvStore;
+use crate::peer::PeerClients;
 use crate::raft::{AppliedOutput, ApplyError, ApplyHooks, ApplyResult, Raft};
 use crate::raft::state_machine::Alarms;
 use crate::watch::WatchHub;
@@ -71,6 +77,11 @@ impl ApplyHooks for Hooks {
         self.hub.notify(events, revision);
     }
 
+    fn restored(&self, revision: i64) {
+        tracing::info!(revision, "state replaced by a snapshot; watchers resynchronize");
+        self.hub.resync_all();
+    }
+
     fn applied(&self, results: Vec<(u64, ApplyResult)>) {
         if results.is_empty() {
             return;
@@ -97,6 +108,16 @@ pub struct ServerOptions {
     pub data_dir: std::path::PathBuf,
     /// Automatic compaction, if configured.
     pub compaction: Option<CompactionPolicy>,
+    /// What this member publishes about itself once it runs.
+    pub name: String,
+    pub client_urls: Vec<String>,
+    /// The cluster token: part of the id of members added at runtime.
+    pub cluster_token: String,
+    /// Most learners the cluster may have (--max-learners).
+    pub max_learners: usize,
+    /// Refuse membership changes that would lose quorum (--strict-reconfig-check).
+    pub strict_reconfig_check: bool,
+    pub election_timeout: Duration,
 }
 
 /// One member's request router: what the gRPC services call.
@@ -112,6 +133,10 @@ pub struct Server {
     proposals: mpsc::Sender<InternalRequest>,
     options: ServerOptions,
     engine: Arc<crate::storage::Engine>,
+    peers: Arc<PeerClients>,
+    members: Arc<MemberTable>,
+    /// Set while a leadership transfer is under way: proposals wait.
+    transferring: tokio::sync::watch::Sender<bool>,
 }
 
 /// Everything the server is built from.
@@ -124,6 +149,8 @@ pub struct ServerParts {
     pub headers: HeaderFactory,
     pub waiters: Arc<Waiters>,
     pub engine: Arc<crate::storage::Engine>,
+    pub peers: Arc<PeerClients>,
+    pub members: Arc<MemberTable>,
     pub options: ServerOptions,
 }
 
@@ -144,8 +171,12 @@ impl Server {
             proposals: tx,
             options: parts.options,
             engine: parts.engine,
+            peers: parts.peers,
+            members: parts.members,
+            transferring: tokio::sync::watch::channel(false).0,
         });
-        tokio::spawn(proposer::run(server.raft.clone(), rx, server.waiters.clone(), shutdown.clone()));
+        tokio::spawn(proposer::run(server.clone(), rx, shutdown.clone()));
+        tokio::spawn(publish::run(server.clone(), shutdown.clone()));
         if let Some(policy) = server.options.compaction {
             tokio::spawn(compactor::run(server.clone(), policy, shutdown.clone()));
         }
@@ -189,6 +220,24 @@ impl Server {
         &self.ids
     }
 
+    pub fn peers(&self) -> &Arc<PeerClients> {
+        &self.peers
+    }
+
+    pub fn members(&self) -> &Arc<MemberTable> {
+        &self.members
+    }
+
+    pub fn member_id(&self) -> u64 {
+        self.headers.member_id()
+    }
+
+    /// Proposes an encoded `RequestBatch` on this member (the leader); for
+    /// batches forwarded by followers.
+    pub async fn propose_batch_here(&self, batch: Vec<u8>) -> Result<(), ServiceError> {
+        proposer::propose_here(self, batch).await
+    }
+
     /// Proposes a write through Raft and waits until it is applied.
     pub async fn propose(&self, request: Request) -> Result<(AppliedOutput, i64), ServiceError> {
         let id = self.ids.next();
@@ -224,17 +273,95 @@ impl Server {
     }
 
     /// Waits until this member has applied everything committed before the
-    /// call (read index), so a local read after it is linearizable.
+    /// call (read index), so a local read after it is linearizable. The
+    /// leader confirms its leadership with a quorum; a follower asks the
+    /// leader for the index and waits for its own apply to reach it.
     pub async fn read_barrier(&self) -> Result<(), ServiceError> {
-        match tokio::time::timeout(self.options.request_timeout, self.raft.ensure_linearizable()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(ServiceError::from_raft_read(e)),
-            Err(_) => Err(ServiceError::Timeout),
+        match tokio::time::timeout(self.options.request_timeout, self.read_index_loop()).await {
+            Ok(result) => result,
+            Err(_) => {
+                crate::metrics::global().slow_read_indexes.inc();
+                Err(ServiceError::Timeout)
+            }
         }
+    }
+
+    async fn read_index_loop(&self) -> Result<(), ServiceError> {
+        loop {
+            let leader = self.wait_for_leader().await?;
+            let result = if leader == self.member_id() {
+                self.raft.ensure_linearizable().await.map(|_| ()).map_err(ServiceError::from_raft_read)
+            } else {
+                match self.forward_read_index(leader).await {
+                    Ok(index) => self.wait_applied(index).await,
+                    Err(e) => Err(e),
+                }
+            };
+            match result {
+                // Leadership moved between looking it up and asking: ask again.
+                Err(ServiceError::NotLeader) => self.wait_for_leader_change(leader).await,
+                Err(e) => {
+                    crate::metrics::global().read_indexes_failed.inc();
+                    return Err(e);
+                }
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// Waits until this member's state machine has applied `index`.
+    async fn wait_applied(&self, index: u64) -> Result<(), ServiceError> {
+        self.raft
+            .wait(None)
+            .applied_index_at_least(Some(index), "read index")
+            .await
+            .map(|_| ())
+            .map_err(|_| ServiceError::Stopped)
+    }
+
+    /// The current leader; waits for one while there is none (bounded by
+    /// the caller's timeout).
+    pub(crate) async fn wait_for_leader(&self) -> Result<u64, ServiceError> {
+        let mut rx = self.raft.metrics();
+        loop {
+            if let Some(leader) = rx.borrow_and_update().current_leader {
+                return Ok(leader);
+            }
+            rx.changed().await.map_err(|_| ServiceError::Stopped)?;
+        }
+    }
+
+    /// Waits until the leader is someone other than `old` (or a short while
+    /// passes), after a peer said it no longer leads.
+    pub(crate) async fn wait_for_leader_change(&self, old: u64) {
+        let mut rx = self.raft.metrics();
+        let changed = async {
+            loop {
+                if rx.borrow_and_update().current_leader.is_some_and(|l| l != old) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
+    }
+
+    /// Whether this member is a learner (a non-voting member).
+    pub fn is_learner(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = self.member_id();
+        let config = m.membership_config.membership();
+        config.get_node(&id).is_some() && !config.voter_ids().any(|v| v == id)
     }
 
     pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
         if !req.serializable {
+            if self.is_learner() {
+                return Err(ServiceError::Learner);
+            }
             self.read_barrier().await?;
         }
         let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(e.into()))?;

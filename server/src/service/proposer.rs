@@ -1,16 +1,19 @@
 //! Group commit: requests waiting to be proposed are packed into one Raft
 //! entry; several entries may be in flight at once, and openraft appends all
-//! entries queued meanwhile with one fsync.
+//! entries queued meanwhile with one fsync. On a follower, the batch goes to
+//! the leader over the peer protocol; either way the caller is answered by
+//! this member's own apply of the entry.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use capstan_proto::capstanpb::{InternalRequest, RequestBatch};
 use openraft::error::{ClientWriteError, RaftError};
 use prost::Message;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::{ServiceError, Waiters};
-use crate::raft::{Proposal, Raft};
+use super::{Server, ServiceError};
+use crate::raft::Proposal;
 
 /// Upper bounds of one batch.
 const MAX_BATCH_REQUESTS: usize = 4096;
@@ -18,12 +21,7 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Raft entries proposed and not yet applied.
 const MAX_IN_FLIGHT: usize = 32;
 
-pub(super) async fn run(
-    raft: Raft,
-    mut rx: mpsc::Receiver<InternalRequest>,
-    waiters: Arc<Waiters>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+pub(super) async fn run(server: Arc<Server>, mut rx: mpsc::Receiver<InternalRequest>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         // Take a slot first: while all slots are busy, requests queue up and
@@ -45,24 +43,57 @@ pub(super) async fn run(
             }
         }
         let ids: Vec<u64> = requests.iter().map(|r| r.id).collect();
-        let batch = RequestBatch { requests }.encode_to_vec();
-        let raft = raft.clone();
-        let waiters = waiters.clone();
+        let server = server.clone();
         tokio::spawn(async move {
-            let result = raft.client_write(Proposal { batch }).await;
+            let result = submit(&server, RequestBatch { requests }).await;
             drop(permit);
-            if let Err(e) = result {
-                let err = match e {
-                    RaftError::APIError(ClientWriteError::ForwardToLeader(f)) if f.leader_id.is_none() => ServiceError::NoLeader,
-                    RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ServiceError::NotLeader,
-                    RaftError::APIError(ClientWriteError::ChangeMembershipError(_)) => ServiceError::NotLeader,
-                    RaftError::Fatal(f) => {
-                        tracing::error!(error = %f, "raft stopped");
-                        ServiceError::Stopped
-                    }
-                };
-                waiters.fail(&ids, &err);
+            if let Err(err) = result {
+                server.waiters.fail(&ids, &err);
             }
         });
     }
+}
+
+/// Gets `batch` committed: proposed here when leading, else forwarded to the
+/// leader. Retries only where nothing can have been proposed (the target did
+/// not lead), until the request timeout.
+async fn submit(server: &Server, batch: RequestBatch) -> Result<(), ServiceError> {
+    let deadline = Instant::now() + server.options.request_timeout;
+    let me = server.member_id();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(ServiceError::Timeout);
+        }
+        // A leadership transfer holds proposals until it ends.
+        let mut transferring = server.transferring.subscribe();
+        let _ = tokio::time::timeout(remaining, transferring.wait_for(|t| !*t)).await;
+        let leader = match tokio::time::timeout(remaining, server.wait_for_leader()).await {
+            Ok(leader) => leader?,
+            Err(_) => return Err(ServiceError::Timeout),
+        };
+        let result = if leader == me {
+            propose_here(server, batch.encode_to_vec()).await
+        } else {
+            server.forward_propose(leader, batch.clone()).await
+        };
+        match result {
+            Err(ServiceError::NotLeader) => server.wait_for_leader_change(leader).await,
+            other => return other,
+        }
+    }
+}
+
+/// Proposes an encoded batch on this member, which believes it leads.
+/// A refusal after this point is ambiguous (the entry may have been appended
+/// before leadership was lost), so it is not retried.
+pub(crate) async fn propose_here(server: &Server, batch: Vec<u8>) -> Result<(), ServiceError> {
+    server.raft.client_write(Proposal { batch }).await.map(|_| ()).map_err(|e| match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ServiceError::LeaderChanged,
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(_)) => ServiceError::LeaderChanged,
+        RaftError::Fatal(f) => {
+            tracing::error!(error = %f, "raft stopped");
+            ServiceError::Stopped
+        }
+    })
 }

@@ -168,6 +168,38 @@ impl Engine {
         }
     }
 
+    /// Replaces the state machine's families ([`Cf::STATE`]) with those of
+    /// `source` (an opened snapshot checkpoint), leaving the Raft log and hard
+    /// state alone. Not atomic: callers make it restartable (see the snapshot
+    /// install marker). Returns the number of records copied.
+    pub fn replace_state_from(&self, source: &Engine) -> Result<u64, StorageError> {
+        const BATCH_BYTES: usize = 8 << 20;
+        let mut copied = 0u64;
+        for cf in Cf::STATE {
+            let handle = self.cf(*cf);
+            let mut batch = rocksdb::WriteBatch::default();
+            for item in self.db.iterator_cf(handle, IteratorMode::Start) {
+                let (k, _) = item?;
+                batch.delete_cf(handle, k);
+                if batch.size_in_bytes() >= BATCH_BYTES {
+                    self.db.write(std::mem::take(&mut batch))?;
+                }
+            }
+            self.db.write(std::mem::take(&mut batch))?;
+            for item in source.db.iterator_cf(source.cf(*cf), IteratorMode::Start) {
+                let (k, v) = item?;
+                batch.put_cf(handle, k, v);
+                copied += 1;
+                if batch.size_in_bytes() >= BATCH_BYTES {
+                    self.db.write(std::mem::take(&mut batch))?;
+                }
+            }
+            self.db.write(batch)?;
+        }
+        self.sync_wal()?;
+        Ok(copied)
+    }
+
     /// Writes a consistent point-in-time copy of the database into `dir`
     /// (hard links where possible). Used for snapshots.
     pub fn checkpoint(&self, dir: &Path) -> Result<(), StorageError> {

@@ -50,6 +50,13 @@ pub mod raft_meta {
     pub const VOTE: &[u8] = b"vote";
     pub const COMMITTED: &[u8] = b"committed";
     pub const PURGED: &[u8] = b"purged";
+    /// u64 BE: this member's id, fixed when the data dir is first used. Kept
+    /// here, not in [`super::meta`], because snapshots replace the state
+    /// machine's families with the sender's.
+    pub const MEMBER_ID: &[u8] = b"member_id";
+    /// UTF-8 path of an extracted snapshot whose installation has begun and
+    /// not finished; recovery completes it.
+    pub const SNAPSHOT_INSTALL: &[u8] = b"snapshot_install";
 }
 
 /// Keys of [`Cf::Meta`]. All are written in the same batch as the data they describe.
@@ -66,6 +73,10 @@ pub mod meta {
     pub const ALARMS: &[u8] = b"alarms";
     /// u64 BE: the cluster id fixed at bootstrap.
     pub const CLUSTER_ID: &[u8] = b"cluster_id";
+    /// bincode `BTreeMap<u64, MemberAttrs>`: published member attributes.
+    pub const MEMBER_ATTRS: &[u8] = b"member_attrs";
+    /// bincode `BTreeSet<u64>`: ids removed from the cluster.
+    pub const REMOVED: &[u8] = b"removed_members";
 }
 
 /// Raft log key for `index`.

@@ -1,0 +1,199 @@
+//! The peer service: what other members call on this one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use capstan_proto::capstanpb::peer_server::Peer;
+use capstan_proto::capstanpb::{
+    CampaignRequest, CampaignResponse, HoldElectionRequest, HoldElectionResponse, MembersRequest, MembersResponse,
+    PeerMember, ProposeResponse, RaftMessage, ReadIndexRequest, ReadIndexResponse, RequestBatch,
+};
+use capstan_proto::etcdserverpb::{
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest,
+    MemberAddResponse, MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
+    MemberUpdateRequest, MemberUpdateResponse,
+};
+use parking_lot::Mutex;
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::{Request, Response, Status};
+
+use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH_TEXT, MEMBER_ID_HEADER, REMOVED_TEXT};
+use crate::api::error::EtcdError;
+use crate::service::{Server, ServiceError};
+
+pub struct PeerService {
+    server: Arc<Server>,
+    /// Until when this member must not campaign (leadership transfer).
+    hold_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl PeerService {
+    pub fn new(server: Arc<Server>) -> Self {
+        Self { server, hold_until: Arc::default() }
+    }
+
+    /// Refuses callers from another cluster and members removed from this one.
+    fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let hex = |name: &str| {
+            req.metadata().get(name).and_then(|v| v.to_str().ok()).and_then(|s| u64::from_str_radix(s, 16).ok())
+        };
+        let cluster = hex(CLUSTER_ID_HEADER).unwrap_or(0);
+        let own = self.server.headers().cluster_id();
+        if cluster != 0 && cluster != own {
+            tracing::warn!(
+                remote_cluster = %format!("{cluster:x}"),
+                local_cluster = %format!("{own:x}"),
+                sender = %format!("{:x}", hex(MEMBER_ID_HEADER).unwrap_or(0)),
+                "request from another cluster refused"
+            );
+            return Err(Status::failed_precondition(CLUSTER_MISMATCH_TEXT));
+        }
+        if let Some(sender) = hex(MEMBER_ID_HEADER)
+            && self.server.members().is_removed(sender)
+        {
+            return Err(Status::permission_denied(REMOVED_TEXT));
+        }
+        Ok(())
+    }
+
+    fn require_leader(&self) -> Result<(), Status> {
+        if self.server.is_leader() { Ok(()) } else { Err(EtcdError::NotLeader.into()) }
+    }
+}
+
+fn decode<T: DeserializeOwned>(msg: RaftMessage) -> Result<T, Status> {
+    bincode::deserialize(&msg.payload).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Response<RaftMessage>, Status> {
+    let payload = bincode::serialize(value).map_err(|e| Status::internal(format!("unencodable raft reply: {e}")))?;
+    Ok(Response::new(RaftMessage { payload }))
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.admit(&request)?;
+        let rpc = decode(request.into_inner())?;
+        encode(&self.server.raft().append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.admit(&request)?;
+        let rpc = decode(request.into_inner())?;
+        encode(&self.server.raft().vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.admit(&request)?;
+        let rpc = decode(request.into_inner())?;
+        encode(&self.server.raft().install_snapshot(rpc).await)
+    }
+
+    async fn propose(&self, request: Request<RequestBatch>) -> Result<Response<ProposeResponse>, Status> {
+        self.admit(&request)?;
+        self.server.wait_transfer_done().await;
+        self.require_leader()?;
+        let batch = request.into_inner().encode_to_vec();
+        self.server.propose_batch_here(batch).await?;
+        Ok(Response::new(ProposeResponse {}))
+    }
+
+    async fn read_index(&self, request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        let (read, _) = self.server.raft().get_read_log_id().await.map_err(ServiceError::from_raft_read)?;
+        Ok(Response::new(ReadIndexResponse { index: read.map_or(0, |l| l.index) }))
+    }
+
+    async fn lease_keep_alive(&self, request: Request<LeaseKeepAliveRequest>) -> Result<Response<LeaseKeepAliveResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        let id = request.into_inner().id;
+        let ttl = self.server.keep_alive(id).await?;
+        let header = Some(self.server.headers().header(self.server.kv().current_revision()));
+        Ok(Response::new(LeaseKeepAliveResponse { header, id, ttl }))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        Ok(Response::new(self.server.local_time_to_live(&request.into_inner())))
+    }
+
+    async fn members(&self, request: Request<MembersRequest>) -> Result<Response<MembersResponse>, Status> {
+        self.admit(&request)?;
+        let members = self
+            .server
+            .member_list()
+            .into_iter()
+            .map(|m| PeerMember { id: m.id, name: m.name, peer_urls: m.peer_ur_ls, client_urls: m.client_ur_ls, is_learner: m.is_learner })
+            .collect();
+        Ok(Response::new(MembersResponse {
+            cluster_id: self.server.headers().cluster_id(),
+            leader_id: self.server.leader().unwrap_or(0),
+            members,
+        }))
+    }
+
+    async fn member_add(&self, request: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        Ok(Response::new(self.server.leader_member_add(request.into_inner()).await?))
+    }
+
+    async fn member_remove(&self, request: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        Ok(Response::new(self.server.leader_member_remove(request.into_inner()).await?))
+    }
+
+    async fn member_update(&self, request: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        Ok(Response::new(self.server.leader_member_update(request.into_inner()).await?))
+    }
+
+    async fn member_promote(&self, request: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.admit(&request)?;
+        self.require_leader()?;
+        Ok(Response::new(self.server.leader_member_promote(request.into_inner()).await?))
+    }
+
+    async fn hold_election(&self, request: Request<HoldElectionRequest>) -> Result<Response<HoldElectionResponse>, Status> {
+        self.admit(&request)?;
+        let millis = request.into_inner().millis;
+        let rc = self.server.raft().runtime_config();
+        if millis == 0 {
+            *self.hold_until.lock() = None;
+            rc.elect(true);
+            return Ok(Response::new(HoldElectionResponse {}));
+        }
+        let until = Instant::now() + Duration::from_millis(millis);
+        *self.hold_until.lock() = Some(until);
+        rc.elect(false);
+        // Resume by itself if the leader never says so (it may have crashed).
+        let hold = self.hold_until.clone();
+        let server = self.server.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(until.into()).await;
+            let mut h = hold.lock();
+            if h.is_some_and(|u| u <= Instant::now()) {
+                *h = None;
+                server.raft().runtime_config().elect(true);
+            }
+        });
+        Ok(Response::new(HoldElectionResponse {}))
+    }
+
+    async fn campaign(&self, request: Request<CampaignRequest>) -> Result<Response<CampaignResponse>, Status> {
+        self.admit(&request)?;
+        self.server.raft().trigger().elect().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(CampaignResponse {}))
+    }
+}

@@ -1,0 +1,193 @@
+//! Raft snapshots as files. A snapshot is a RocksDB checkpoint of the member's
+//! database (`<id>.db/`, hard links to the SST files, so taking one every
+//! `--snapshot-count` entries is cheap) with its openraft metadata beside it in
+//! `<id>.meta`. Only when a follower needs it is the checkpoint packed into a
+//! tar archive (`<id>.tar`), which the leader streams in chunks (openraft's
+//! chunked transport over the peer gRPC service); the follower unpacks it and
+//! replaces its state machine's column families with the snapshot's.
+//!
+//! Only the newest snapshot is kept. Installation is restartable: the path of
+//! the unpacked checkpoint is recorded before the copy starts and cleared after
+//! it ends, and [`SnapshotStore::resume_install`] finishes an interrupted one.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{LogId, SnapshotMeta, StoredMembership};
+use crate::mvcc::KvStore;
+use crate::storage::schema::{meta, raft_meta};
+use crate::storage::{Cf, Engine, StorageError, WriteBatch};
+
+const ARCHIVE_EXT: &str = "tar";
+const META_EXT: &str = "meta";
+const CHECKPOINT_EXT: &str = "db";
+
+/// The snapshot directory of one member (`<data-dir>/member/snap`).
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    dir: PathBuf,
+}
+
+impl SnapshotStore {
+    pub fn open(dir: PathBuf) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(&dir)?;
+        // Leftovers of interrupted builds or transfers.
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with(".tmp-") || name.starts_with(".incoming-") {
+                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            }
+        }
+        Ok(Self { dir })
+    }
+
+    /// Checkpoints the database as of now. The checkpoint is taken between
+    /// two applied batches, and its metadata (last applied log id and
+    /// membership) is read at that same moment. Returns the metadata and the
+    /// path of the metadata file.
+    pub fn build(&self, engine: &Engine, kv: &KvStore) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+        let staging = self.dir.join(format!(".tmp-{}", std::process::id()));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        let (applied, membership) = kv.with_applies_paused(|| -> Result<_, StorageError> {
+            let applied: Option<LogId> = read_meta(engine, meta::APPLIED)?.flatten();
+            let membership: StoredMembership = read_meta(engine, meta::MEMBERSHIP)?.unwrap_or_default();
+            engine.checkpoint(&staging)?;
+            Ok((applied, membership))
+        })?;
+        let Some(applied) = applied else {
+            std::fs::remove_dir_all(&staging)?;
+            return Err(StorageError::Io(std::io::Error::other("nothing applied yet")));
+        };
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let id = format!("{}-{}-{}", applied.leader_id.term, applied.index, millis);
+        let snapshot_meta = SnapshotMeta { last_log_id: Some(applied), last_membership: membership, snapshot_id: id.clone() };
+        std::fs::rename(&staging, self.dir.join(format!("{id}.{CHECKPOINT_EXT}")))?;
+        let meta_path = self.dir.join(format!("{id}.{META_EXT}"));
+        std::fs::write(&meta_path, encode(&snapshot_meta)?)?;
+        self.keep_only(&id)?;
+        Ok((snapshot_meta, meta_path))
+    }
+
+    /// The newest complete snapshot, if any.
+    pub fn current(&self) -> Result<Option<SnapshotMeta>, StorageError> {
+        let mut best: Option<SnapshotMeta> = None;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some(META_EXT) {
+                continue;
+            }
+            if !path.with_extension(ARCHIVE_EXT).exists() && !path.with_extension(CHECKPOINT_EXT).exists() {
+                continue;
+            }
+            let Ok(m) = bincode::deserialize::<SnapshotMeta>(&std::fs::read(&path)?) else { continue };
+            if best.as_ref().is_none_or(|b| b.last_log_id < m.last_log_id) {
+                best = Some(m);
+            }
+        }
+        Ok(best)
+    }
+
+    /// The packed archive of snapshot `meta`, packing its checkpoint first
+    /// if this is the first time it is needed.
+    pub fn archive(&self, snapshot_meta: &SnapshotMeta) -> Result<PathBuf, StorageError> {
+        let id = &snapshot_meta.snapshot_id;
+        let archive = self.dir.join(format!("{id}.{ARCHIVE_EXT}"));
+        if archive.exists() {
+            return Ok(archive);
+        }
+        let started = std::time::Instant::now();
+        let partial = self.dir.join(format!(".tmp-{id}.{ARCHIVE_EXT}"));
+        let mut tar = tar::Builder::new(std::fs::File::create(&partial)?);
+        tar.append_dir_all("db", self.dir.join(format!("{id}.{CHECKPOINT_EXT}")))?;
+        tar.into_inner()?.sync_all()?;
+        std::fs::rename(&partial, &archive)?;
+        tracing::info!(
+            snapshot = %id,
+            bytes = std::fs::metadata(&archive)?.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "packed snapshot for sending"
+        );
+        Ok(archive)
+    }
+
+    /// A fresh file to receive a snapshot from the leader into.
+    pub fn incoming(&self) -> Result<(std::fs::File, PathBuf), StorageError> {
+        let file = tempfile::Builder::new().prefix(".incoming-").suffix(".tar").tempfile_in(&self.dir)?;
+        let (file, path) = file.keep().map_err(|e| StorageError::Io(e.error))?;
+        Ok((file, path))
+    }
+
+    /// Unpacks a received archive, keeps it as the current snapshot, and
+    /// replaces the state machine's data with it.
+    pub fn install(&self, engine: &Engine, snapshot_meta: &SnapshotMeta, received: &Path) -> Result<u64, StorageError> {
+        let id = &snapshot_meta.snapshot_id;
+        let archive = self.dir.join(format!("{id}.{ARCHIVE_EXT}"));
+        std::fs::rename(received, &archive)?;
+        std::fs::write(self.dir.join(format!("{id}.{META_EXT}")), encode(snapshot_meta)?)?;
+        self.keep_only(id)?;
+
+        let unpacked = self.dir.join(format!(".install-{id}"));
+        if unpacked.exists() {
+            std::fs::remove_dir_all(&unpacked)?;
+        }
+        tar::Archive::new(std::fs::File::open(&archive)?).unpack(&unpacked)?;
+        let mut batch = WriteBatch::default();
+        batch.put(engine, Cf::RaftMeta, raft_meta::SNAPSHOT_INSTALL, unpacked.to_string_lossy().as_bytes());
+        engine.write(batch, true)?;
+        self.finish_install(engine, &unpacked)
+    }
+
+    /// Completes an installation interrupted by a crash. Returns whether one was.
+    pub fn resume_install(&self, engine: &Engine) -> Result<bool, StorageError> {
+        let Some(path) = engine.get(Cf::RaftMeta, raft_meta::SNAPSHOT_INSTALL)? else { return Ok(false) };
+        let unpacked = PathBuf::from(String::from_utf8_lossy(&path).into_owned());
+        tracing::warn!(path = %unpacked.display(), "finishing a snapshot installation interrupted by a crash");
+        self.finish_install(engine, &unpacked)?;
+        Ok(true)
+    }
+
+    fn finish_install(&self, engine: &Engine, unpacked: &Path) -> Result<u64, StorageError> {
+        let copied = {
+            let source = Engine::open(&unpacked.join("db"))?;
+            engine.replace_state_from(&source)?
+        };
+        let mut batch = WriteBatch::default();
+        batch.delete(engine, Cf::RaftMeta, raft_meta::SNAPSHOT_INSTALL);
+        engine.write(batch, true)?;
+        std::fs::remove_dir_all(unpacked)?;
+        Ok(copied)
+    }
+
+    /// Deletes every snapshot but `id`.
+    fn keep_only(&self, id: &str) -> Result<(), StorageError> {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            if stem.starts_with('.') || stem == id {
+                continue;
+            }
+            if ext == CHECKPOINT_EXT && path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else if ext == ARCHIVE_EXT || ext == META_EXT {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_meta<T: serde::de::DeserializeOwned>(engine: &Engine, key: &[u8]) -> Result<Option<T>, StorageError> {
+    engine
+        .get(Cf::Meta, key)?
+        .map(|b| bincode::deserialize(&b))
+        .transpose()
+        .map_err(|e| StorageError::Corrupt { cf: Cf::Meta, reason: e.to_string() })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    bincode::serialize(value).map_err(|e| StorageError::Io(std::io::Error::other(e)))
+}
