@@ -73,7 +73,7 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
         let router = router.clone();
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            axum::serve(listener, router)
+            axum::serve(crate::http::authority::FixingListener(listener), router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

@@ -10,6 +10,7 @@
 //! `GET` only (other methods get Go's `405 Method Not Allowed`), failures
 //! written like Go's `http.Error` (text/plain, `nosniff`, trailing newline).
 
+pub mod authority;
 pub mod gateway;
 mod grpc_metrics;
 mod health;
