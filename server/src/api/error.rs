@@ -44,6 +44,7 @@ pub enum EtcdError {
     TooManyLearners,
     UnhealthyCluster,
     LeadershipTransferTimeout,
+    ContextDeadline,
 }
 
 impl EtcdError {
@@ -83,6 +84,9 @@ impl EtcdError {
             TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
             UnhealthyCluster => (Code::Unavailable, "etcdserver: unhealthy cluster"),
             // etcd's error map lacks this one, so clients see code Unknown.
+            // etcd returns the context's own error when a proposal never
+            // reached a leader before the request timeout (code Unknown).
+            ContextDeadline => (Code::Unknown, "context deadline exceeded"),
             LeadershipTransferTimeout => (Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
         }
     }
@@ -131,6 +135,7 @@ impl From<&ServiceError> for EtcdError {
             ServiceError::Stopped => EtcdError::Stopped,
             ServiceError::LeaderChanged => EtcdError::LeaderChanged,
             ServiceError::Learner => EtcdError::NotSupportedForLearner,
+            ServiceError::NoLeaderInTime => EtcdError::ContextDeadline,
             ServiceError::Etcd(e) => *e,
             ServiceError::Remote(_) => EtcdError::LeaderChanged,
         }

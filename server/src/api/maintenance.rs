@@ -55,10 +55,11 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn status(&self, _request: GrpcRequest<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let (leader, term, last_index, applied) = {
+        let leader = self.server.leader().unwrap_or(0);
+        let (term, last_index, applied) = {
             let m = self.server.raft().metrics();
             let m = m.borrow();
-            (m.current_leader.unwrap_or(0), m.current_term, m.last_log_index.unwrap_or(0), m.last_applied.map_or(0, |l| l.index))
+            (m.current_term, m.last_log_index.unwrap_or(0), m.last_applied.map_or(0, |l| l.index))
         };
         let engine = self.server.engine();
         let mut errors: Vec<String> = self.server.alarms().lock().iter().map(|(m, a)| alarm_text(*m, *a)).collect();

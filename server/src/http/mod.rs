@@ -87,11 +87,8 @@ impl HealthSource for Server {
 
     fn metrics_snapshot(&self) -> ServerSnapshot {
         let member_id = self.headers().member_id();
-        let (leader, applied) = {
-            let m = self.raft().metrics();
-            let m = m.borrow();
-            (m.current_leader, m.last_applied.map_or(0, |l| l.index))
-        };
+        let leader = self.leader();
+        let applied = self.raft().metrics().borrow().last_applied.map_or(0, |l| l.index);
         let options = self.options();
         ServerSnapshot {
             member_id,

@@ -20,6 +20,10 @@ pub enum ServiceError {
     /// went away while it was in flight.
     #[error("leader changed")]
     LeaderChanged,
+    /// No leader took the request before its deadline (etcd's raw context
+    /// deadline error in this case).
+    #[error("context deadline exceeded")]
+    NoLeaderInTime,
     /// Learners serve serializable reads only.
     #[error("rpc not supported for learner")]
     Learner,

@@ -11,6 +11,7 @@ mod lease_keeper;
 pub mod members;
 mod proposer;
 mod publish;
+mod quorum;
 mod transfer;
 
 use std::collections::HashMap;
@@ -137,6 +138,8 @@ pub struct Server {
     members: Arc<MemberTable>,
     /// Set while a leadership transfer is under way: proposals wait.
     transferring: tokio::sync::watch::Sender<bool>,
+    /// When this member, leading, last heard from a quorum.
+    quorum: quorum::QuorumContact,
 }
 
 /// Everything the server is built from.
@@ -169,6 +172,7 @@ impl Server {
             headers: parts.headers,
             waiters: parts.waiters,
             proposals: tx,
+            quorum: quorum::QuorumContact::new(parts.options.election_timeout),
             options: parts.options,
             engine: parts.engine,
             peers: parts.peers,
@@ -177,6 +181,7 @@ impl Server {
         });
         tokio::spawn(proposer::run(server.clone(), rx, shutdown.clone()));
         tokio::spawn(publish::run(server.clone(), shutdown.clone()));
+        tokio::spawn(quorum::run(server.clone(), shutdown.clone()));
         if let Some(policy) = server.options.compaction {
             tokio::spawn(compactor::run(server.clone(), policy, shutdown.clone()));
         }
@@ -324,10 +329,15 @@ impl Server {
     pub(crate) async fn wait_for_leader(&self) -> Result<u64, ServiceError> {
         let mut rx = self.raft.metrics();
         loop {
-            if let Some(leader) = rx.borrow_and_update().current_leader {
+            rx.borrow_and_update();
+            if let Some(leader) = self.leader() {
                 return Ok(leader);
             }
-            rx.changed().await.map_err(|_| ServiceError::Stopped)?;
+            // The leader may also come back without a metrics change (quorum contact).
+            tokio::select! {
+                changed = rx.changed() => changed.map_err(|_| ServiceError::Stopped)?,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
         }
     }
 
@@ -394,10 +404,18 @@ impl Server {
 
     /// Whether this member currently leads (and so expires leases).
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.headers.member_id())
+        self.leader() == Some(self.headers.member_id())
     }
 
+    /// The leader as clients should see it. A leader that has not heard from a
+    /// quorum for an election timeout counts as no leader (etcd's leader
+    /// steps down then, with check-quorum; openraft's keeps its role), so a
+    /// partitioned leader reports "no leader" and stops taking writes.
     pub fn leader(&self) -> Option<u64> {
-        self.raft.metrics().borrow().current_leader
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader == Some(self.member_id()) && !self.quorum.recently_confirmed() {
+            return None;
+        }
+        leader
     }
 }

@@ -58,19 +58,21 @@ pub(super) async fn run(server: Arc<Server>, mut rx: mpsc::Receiver<InternalRequ
 /// leader. Retries only where nothing can have been proposed (the target did
 /// not lead), until the request timeout.
 async fn submit(server: &Server, batch: RequestBatch) -> Result<(), ServiceError> {
-    let deadline = Instant::now() + server.options.request_timeout;
+    // A little before the caller's own timeout, so that "no leader in time"
+    // is reported as such rather than as a generic timeout.
+    let deadline = Instant::now() + server.options.request_timeout.saturating_sub(std::time::Duration::from_millis(100));
     let me = server.member_id();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(ServiceError::Timeout);
+            return Err(ServiceError::NoLeaderInTime);
         }
         // A leadership transfer holds proposals until it ends.
         let mut transferring = server.transferring.subscribe();
         let _ = tokio::time::timeout(remaining, transferring.wait_for(|t| !*t)).await;
         let leader = match tokio::time::timeout(remaining, server.wait_for_leader()).await {
             Ok(leader) => leader?,
-            Err(_) => return Err(ServiceError::Timeout),
+            Err(_) => return Err(ServiceError::NoLeaderInTime),
         };
         let result = if leader == me {
             propose_here(server, batch.encode_to_vec()).await
