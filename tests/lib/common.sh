@@ -36,6 +36,9 @@ declare -gA CAP_PID=() CAP_EP=() CAP_PEER=() CAP_DIR=() CAP_LOG=() CAP_CMD=() \
   CAP_ENVS=() CAP_STARTS=() CAP_EXIT=()
 # Other background processes a test started (writers, watchers): killed on exit too.
 CAP_EXTRA_PIDS=()
+# Commands (eval'd) run by cap_cleanup after every process is stopped, e.g. to remove
+# network namespaces a test created. Register them after cap_init.
+CAP_CLEANUP_HOOKS=()
 # Extra VAR=value pairs for the next cap_spawn (e.g. ETCD_NAME=x); reset after use.
 CAP_ENV=()
 CAP_FAILS=0
@@ -50,7 +53,7 @@ cap_err() { printf '[%s] %s\n' "${CAP_TEST_NAME:-test}" "$*" >&2; }
 # shellcheck disable=SC2120 # DIR is optional
 cap_init() {
   CAP_PID=() CAP_EP=() CAP_PEER=() CAP_DIR=() CAP_LOG=() CAP_CMD=() CAP_ENVS=()
-  CAP_STARTS=() CAP_EXIT=() CAP_EXTRA_PIDS=() CAP_ENV=()
+  CAP_STARTS=() CAP_EXIT=() CAP_EXTRA_PIDS=() CAP_ENV=() CAP_CLEANUP_HOOKS=()
   if [ -n "${1:-}" ]; then
     CAP_TMP=$1; CAP_OWN_TMP=0; mkdir -p "$CAP_TMP"
   else
@@ -103,6 +106,9 @@ cap_cleanup() {
     [ -n "$pid" ] && cap__kill_pid "$pid" TERM 5
     CAP_PID[$name]=
   done
+  local hook
+  for hook in "${CAP_CLEANUP_HOOKS[@]}"; do eval "$hook"; done
+  CAP_CLEANUP_HOOKS=()
 }
 
 # cap_track PID...: kill these background processes on exit too.
