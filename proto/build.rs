@@ -18,7 +18,7 @@ const PROTOS: &[&str] = &[
 ];
 
 /// The packages whose messages get JSON (serde) support.
-const JSON_PACKAGES: &[&str] = &[".etcdserverpb", ".mvccpb", ".authpb"];
+const JSON_PACKAGES: &[&str] = &[".etcdserverpb", ".mvccpb", ".authpb", ".v3electionpb", ".v3lockpb"];
 
 fn main() -> io::Result<()> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");

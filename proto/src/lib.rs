@@ -33,11 +33,13 @@ pub mod etcdserverpb {
 /// The etcd leader-election service (`Election`).
 pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
+    include!(concat!(env!("OUT_DIR"), "/v3electionpb.serde.rs"));
 }
 
 /// The etcd distributed-lock service (`Lock`).
 pub mod v3lockpb {
     tonic::include_proto!("v3lockpb");
+    include!(concat!(env!("OUT_DIR"), "/v3lockpb.serde.rs"));
 }
 
 /// Capstan-internal messages carried in Raft log entries

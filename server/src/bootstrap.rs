@@ -167,8 +167,13 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let raft_config = openraft::Config {
         cluster_name: config.initial_cluster_token.clone(),
         heartbeat_interval: heartbeat,
-        election_timeout_min: election,
-        election_timeout_max: election * 2,
+        // A follower of openraft 0.9 campaigns `max + rand[min, max)` after its
+        // last heartbeat (the leader lease, then a random timeout), and voters
+        // refuse votes until `max` has passed. With min = E/2 and max = 3E/4 a
+        // follower campaigns 1.25–1.5 E after losing its leader, like etcd's
+        // randomized [E, 2E), and its vote requests are granted at once.
+        election_timeout_min: (election / 2).max(heartbeat + 1),
+        election_timeout_max: (election * 3 / 4).max(heartbeat + 2),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count.max(1)),
         // etcd's --snapshot-catchup-entries: log kept after a snapshot so a
         // slightly lagging follower catches up without one.

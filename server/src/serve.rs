@@ -12,6 +12,8 @@ use capstan_proto::etcdserverpb::kv_server::KvServer;
 use capstan_proto::etcdserverpb::lease_server::LeaseServer;
 use capstan_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use capstan_proto::etcdserverpb::watch_server::WatchServer;
+use capstan_proto::v3electionpb::election_server::ElectionServer;
+use capstan_proto::v3lockpb::lock_server::LockServer;
 
 use crate::api;
 use crate::bootstrap::StartedMember;
@@ -38,6 +40,8 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
         .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone())))
         .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
         .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())))
+        .add_service(svc!(LockServer, api::lock::LockService::new(api::recipes::Recipes::new(server.clone()))))
+        .add_service(svc!(ElectionServer, api::election::ElectionService::new(api::recipes::Recipes::new(server.clone()))))
         .add_service(health_service);
     let router = grpc
         .into_axum_router()

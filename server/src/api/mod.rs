@@ -4,11 +4,14 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod election;
 pub mod error;
 pub mod guard;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
+pub mod recipes;
 pub mod validate;
 pub mod watch;
 

@@ -45,6 +45,8 @@ use capstan_proto::etcdserverpb::kv_server::Kv;
 use capstan_proto::etcdserverpb::lease_server::Lease;
 use capstan_proto::etcdserverpb::maintenance_server::Maintenance;
 use capstan_proto::etcdserverpb::watch_server::Watch;
+use capstan_proto::v3electionpb::election_server::Election;
+use capstan_proto::v3lockpb::lock_server::Lock;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -74,6 +76,8 @@ pub struct Services {
     cluster: api::cluster::ClusterService,
     maintenance: api::maintenance::MaintenanceService,
     auth: api::auth::AuthService,
+    lock: api::lock::LockService,
+    election: api::election::ElectionService,
 }
 
 impl Services {
@@ -85,6 +89,8 @@ impl Services {
             lease: api::lease::LeaseService::new(server.clone()),
             cluster: api::cluster::ClusterService::new(server.clone()),
             maintenance: api::maintenance::MaintenanceService::new(server.clone()),
+            lock: api::lock::LockService::new(api::recipes::Recipes::new(server.clone())),
+            election: api::election::ElectionService::new(api::recipes::Recipes::new(server.clone())),
             auth: api::auth::AuthService::new(server),
         }
     }
@@ -158,6 +164,19 @@ fn v3_routes() -> Router<S> {
         .route("/kv/lease/timetolive", lease_ttl)
         .route("/lease/leases", lease_leases.clone())
         .route("/kv/lease/leases", lease_leases)
+        // Lock and Election (etcd's v3lock and v3election gateways)
+        .route("/lock/lock", unary!(lock.lock))
+        .route("/lock/unlock", unary!(lock.unlock))
+        .route("/election/campaign", unary!(election.campaign))
+        .route("/election/proclaim", unary!(election.proclaim))
+        .route("/election/leader", unary!(election.leader))
+        .route("/election/resign", unary!(election.resign))
+        .route(
+            "/election/observe",
+            any(|State(s): State<S>, req: Request| async move {
+                server_stream(req, |r| async move { s.election.observe(r).await }).await
+            }),
+        )
         // Cluster
         .route("/cluster/member/add", unary!(cluster.member_add))
         .route("/cluster/member/remove", unary!(cluster.member_remove))
@@ -196,11 +215,6 @@ fn v3_routes() -> Router<S> {
         .route("/auth/role/delete", unary!(auth.role_delete))
         .route("/auth/role/grant", unary!(auth.role_grant_permission))
         .route("/auth/role/revoke", unary!(auth.role_revoke_permission))
-        // etcd also serves the lock and election services here; Capstan
-        // does not implement them (its gRPC port answers Unimplemented too).
-        .route("/lock/lock", any(|req: Request| unimplemented_service(req, "v3lockpb.Lock")))
-        .route("/lock/unlock", any(|req: Request| unimplemented_service(req, "v3lockpb.Lock")))
-        .route("/election/{method}", any(election))
         .route("/{*rest}", any(not_found))
 }
 
@@ -663,25 +677,6 @@ async fn redirect_to_v3(method: Method) -> Response {
     *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
     resp.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/v3/"));
     resp
-}
-
-/// An endpoint of a service Capstan does not implement: what the gateway
-/// relays from a gRPC server without it.
-async fn unimplemented_service(req: Request, service: &str) -> Response {
-    if let Some(resp) = check_method(req.method()) {
-        return resp;
-    }
-    error_response(&Status::unimplemented(format!("unknown service {service}")))
-}
-
-/// `/v3/election/{campaign,proclaim,leader,observe,resign}`.
-async fn election(axum::extract::Path(method): axum::extract::Path<String>, req: Request) -> Response {
-    match method.as_str() {
-        "campaign" | "proclaim" | "leader" | "observe" | "resign" => {
-            unimplemented_service(req, "v3electionpb.Election").await
-        }
-        _ => not_found(req.method().clone()).await,
-    }
 }
 
 #[cfg(test)]
