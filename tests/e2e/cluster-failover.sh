@@ -5,7 +5,8 @@
 # bound of 30 s is enforced), the killed member is restarted. Afterwards every
 # acknowledged put (etcdctl exited 0) is present with its value on every member
 # (linearizable reads through each member) and all members have the same hashkv at
-# the same revision.
+# the same revision. Finally a lease (with a key) outlives the leader's kill -9: the new
+# leader restarts its TTL, keep-alive and time-to-live work through followers.
 #
 # usage: tests/e2e/cluster-failover.sh   (CAPSTAN_BIN selects the server)
 # Knobs: FAILOVER_ROUNDS (default 4), FAILOVER_WRITERS (4), FAILOVER_WRITE_SECONDS (2:
@@ -123,5 +124,34 @@ if cl_wait_converged 30; then
 else
   cap_fail "members did not reach the same revision and hashkv within 30 s"
   for m in "${CL_MEMBERS[@]}"; do cap_say "  $m: $(cl_hashkv "$m")"; done
+fi
+
+# --- leases survive the leader's death; the new leader restarts their TTL --------------
+# (etcd: the new leader's lessor gives every lease a fresh TTL; keep-alives and
+# time-to-live through any member reach it.)
+if cl_wait_leader 30; then
+  old=$CL_LEADER
+  mapfile -t fol < <(cl_followers)
+  lease=$(cl_ctl "${fol[0]}" lease grant 20 2>/dev/null | awk '/granted/ {print $2}')
+  cl_ctl "${fol[0]}" put fo-lease/key leased --lease="$lease" >/dev/null || cap_fail "put with lease $lease"
+  sleep 3
+  cl_stop "$old" KILL
+  if cl_wait_leader 30 "${fol[@]}"; then
+    ttl=$(cl_ctl "${fol[1]}" lease timetolive "$lease" --keys 2>/dev/null)
+    cap_say "after the leader's death: $ttl"
+    remaining=$(sed -n 's/.*remaining(\([0-9-]*\)s).*/\1/p' <<<"$ttl")
+    cap_check "lease $lease still exists after the leader's death" test "${remaining:--1}" -gt 0
+    cap_check "the new leader restarted its TTL (remaining ${remaining:-?}s > 17s after 3 s of the old TTL)" \
+      test "${remaining:-0}" -gt 17
+    cap_check "its key is attached" grep -q 'fo-lease/key' <<<"$ttl"
+    cap_check "keep-alive through a follower of the new leader" cap_quiet cl_ctl "${fol[0]}" lease keep-alive --once "$lease"
+    cap_expect "the leased key is readable" leased "$(cl_ctl "${fol[1]}" get fo-lease/key --print-value-only)"
+    cl_ctl "${fol[0]}" lease revoke "$lease" >/dev/null || cap_fail "revoke $lease"
+    cap_expect "revoking the lease deletes its key on every member" "" \
+      "$(for m in "${fol[@]}"; do cl_ctl "$m" get fo-lease/key --print-value-only; done)"
+  else
+    cap_fail "no new leader after killing $old (lease check)"
+  fi
+  cl_restart "$old" 60 || cap_fail "$old did not come back after the lease check"
 fi
 cap_finish

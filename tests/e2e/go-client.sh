@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# etcd's Go client against a 3-member cluster: builds the tests of tests/goclient
+# (`go test -c`, cached under ~/.cache/capstan/goclient), starts a cluster of
+# $CAPSTAN_BIN, and runs each Go test as its own process (so one hung or crashing test
+# cannot take the others with it), bounded in time. Covered: the etcd guide's three Go
+# programs (service registration with lease + KeepAlive, discovery with Get + Watch,
+# distributed lock with concurrency.NewMutex contended by several processes and released
+# when its holder is killed), leader election (concurrency.NewElection, failover on
+# kill -9), the v3election / v3lock gRPC services, STM bank transfers under contention
+# at every isolation level, the client's kubernetes interface (optimistic writes,
+# pagination, count, compaction) and RequestProgress on a watch.
+# One PASS/FAIL line per Go test (failed subtests and the errors are printed under it),
+# then checks that no test key is left and every member is still running.
+#
+# usage: tests/e2e/go-client.sh [REGEX]   (CAPSTAN_BIN selects the server; REGEX picks
+#        the Go tests by name, e.g. 'Lock|Election')
+# Knobs: GOCLIENT_TEST_TIMEOUT (seconds per Go test, default 240),
+#        GOCLIENT_LOG_LEVEL (the Go client's log level: debug/info/warn/error; warn),
+#        GOCLIENT_RACE=1 (build and run the tests with the race detector; needs cgo),
+#        CAPSTAN_GO (the go command; default go), GOMODCACHE / GOCACHE (default under
+#        ~/.cache/capstan). Needs Go >= 1.26 (skipped if there is no go command).
+# The run's Go test logs are kept in $CAP_TMP/go/ when something fails.
+# timeout: 900
+set -u
+CAP_TEST_NAME=go-client
+# shellcheck source=tests/lib/cluster.sh
+. "$(dirname "$0")/../lib/cluster.sh"
+cap_require_bin "$CAPSTAN_BIN" || exit 1
+: "${CAPSTAN_GO:=go}"
+command -v "$CAPSTAN_GO" >/dev/null 2>&1 || cap_skip "no go command ($CAPSTAN_GO); Go >= 1.26 builds tests/goclient"
+cap_init
+
+GODIR=$(cd "$(dirname "$0")/../goclient" && pwd)
+PER_TEST=${GOCLIENT_TEST_TIMEOUT:-240}
+RUN_RE=${1:-.}
+export GOMODCACHE=${GOMODCACHE:-$HOME/.cache/capstan/gomod}
+export GOCACHE=${GOCACHE:-$HOME/.cache/capstan/gocache}
+export GOFLAGS="-mod=readonly -buildvcs=false"
+export GOTOOLCHAIN=local
+
+# --- the test binary (rebuilt only when tests/goclient changes) ------------------------
+BIN_DIR=$HOME/.cache/capstan/goclient
+TEST_BIN=$BIN_DIR/goclient.test
+RACE=()
+if [ "${GOCLIENT_RACE:-0}" = 1 ]; then TEST_BIN=$BIN_DIR/goclient-race.test; RACE=(-race); fi
+mkdir -p "$BIN_DIR"
+# shellcheck disable=SC2046 # the file names have no spaces
+SRC_HASH=$(cd "$GODIR" && cat go.mod go.sum $(ls ./*.go | LC_ALL=C sort) | sha256sum | cut -c1-16)
+SRC_HASH="$SRC_HASH $("$CAPSTAN_GO" env GOVERSION) ${RACE[*]}"
+if [ -x "$TEST_BIN" ] && [ "$(cat "$TEST_BIN.stamp" 2>/dev/null)" = "$SRC_HASH" ]; then
+  cap_say "test binary up to date: $TEST_BIN"
+else
+  cap_say "building $TEST_BIN (go test -c in tests/goclient, nice -n 19)"
+  t0=$SECONDS
+  if (cd "$GODIR" && nice -n 19 "$CAPSTAN_GO" test "${RACE[@]}" -c -o "$TEST_BIN.tmp" .) >"$CAP_TMP/build.log" 2>&1; then
+    mv "$TEST_BIN.tmp" "$TEST_BIN" && echo "$SRC_HASH" >"$TEST_BIN.stamp"
+    cap_say "built in $((SECONDS - t0)) s"
+  else
+    sed 's/^/  build| /' "$CAP_TMP/build.log" | tail -n 40
+    rm -f "$TEST_BIN.tmp"
+    cap_fail "go test -c in tests/goclient"
+    cap_finish
+  fi
+fi
+mapfile -t TESTS < <("$TEST_BIN" -test.list "$RUN_RE" 2>/dev/null | grep '^Test')
+[ ${#TESTS[@]} -gt 0 ] || { cap_fail "no Go test matches '$RUN_RE'"; cap_finish; }
+
+# --- cluster ------------------------------------------------------------------------------
+cap_say "server: $("$CAPSTAN_BIN" --version 2>&1 | head -n 1)"
+cl_new 3 "$CAPSTAN_BIN" || { cap_fail "3-member cluster did not come up"; cap_finish; }
+cap_pass "3-member cluster up, leader $CL_LEADER"
+export CAPSTAN_ENDPOINTS
+CAPSTAN_ENDPOINTS=$(cl_eps)
+cap_say "CAPSTAN_ENDPOINTS=$CAPSTAN_ENDPOINTS"
+
+# --- the Go tests, one process each ---------------------------------------------------
+mkdir -p "$CAP_TMP/go"
+# summarize LOG: the subtests' results and the failure messages (file:line: text) of a
+# go test -v log, indented.
+summarize() {
+  grep -E '^[[:space:]]*--- (FAIL|SKIP): |^[[:space:]]+[a-z_]+_test\.go:[0-9]+: |^panic: |^FAIL|test timed out' "$1" |
+    grep -vE '^[[:space:]]*--- PASS' | head -n 40 | sed 's/^/    /'
+}
+for t in "${TESTS[@]}"; do
+  log=$CAP_TMP/go/$t.log
+  start=$SECONDS
+  # `timeout` runs the test in its own process group and kills the group (the test's
+  # helper processes too) if the test overruns; -test.timeout (10 s earlier) makes Go
+  # print the stacks first.
+  timeout -k 10 "$PER_TEST" "$TEST_BIN" -test.run "^${t}\$" -test.v -test.count=1 \
+    -test.timeout "$((PER_TEST - 10))s" >"$log" 2>&1 &
+  pid=$!
+  cap_track "$pid"
+  wait "$pid"
+  rc=$?
+  CAP_EXTRA_PIDS=()
+  secs=$((SECONDS - start))
+  if grep -q "^--- SKIP: $t " "$log" && [ $rc = 0 ]; then
+    cap_say "SKIP $t ($secs s): $(grep -A1 "^--- SKIP: $t " "$log" | tail -n 1 | sed 's/^ *//')"
+  elif [ $rc = 0 ] && grep -q "^--- PASS: $t " "$log"; then
+    cap_pass "$t ($secs s)"
+  else
+    case $rc in 124 | 137) why="killed after ${PER_TEST} s" ;; *) why="exit $rc" ;; esac
+    grep -q '^panic: test timed out' "$log" && why="timed out (-test.timeout $((PER_TEST - 10))s)"
+    cap_fail "$t ($secs s, $why)"
+    summarize "$log"
+  fi
+done
+
+# --- afterwards ---------------------------------------------------------------------------
+leftover=$(cl_ctl m1 get /goclient/ --prefix --keys-only 2>&1 | grep .)
+cap_expect "no key left under /goclient/ by the tests" 0 "$(grep -c . <<<"$leftover")"
+[ -z "$leftover" ] || head -n 10 <<<"$leftover" | sed 's/^/    left: /'
+
+for m in "${CL_MEMBERS[@]}"; do
+  cap_check "$m still running and healthy" cap_quiet cl_ctl "$m" endpoint health
+done
+cap_finish
