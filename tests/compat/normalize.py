@@ -65,6 +65,8 @@ class IdMap:
 JSON_ID_KEYS = (
     "cluster_id|member_id|ID|id|lease|leader|Leader|ClusterID|MemberID|Lease|LeaseID"
 )
+# etcdctl 3.5+ `-w fields --hex` prints the header IDs in hex.
+RE_FIELDS_HEX_ID = re.compile(r'^("(?:ClusterID|MemberID|Leader|ID|Lease)" : )([0-9a-f]*[a-f][0-9a-f]*)$')
 RE_JSON_ID = re.compile(r'("(?:' + JSON_ID_KEYS + r')"\s*:\s*"?)(\d+)')
 RE_TERM = re.compile(r'("(?:raft_term|raftTerm|RaftTerm)"\s*:\s*"?)(\d+)')
 RE_LEASE_TEXT = re.compile(
@@ -168,6 +170,7 @@ class Normalizer:
         line = RE_HOSTPORT.sub(
             lambda m: f"{m.group(1)}:{self.ports.get(int(m.group(2)), m.group(2))}", line
         )
+        line = RE_FIELDS_HEX_ID.sub(lambda m: m.group(1) + self.ids.hex(m.group(2)), line)
         line = RE_JSON_ID.sub(lambda m: m.group(1) + self.ids.dec(m.group(2)), line)
         line = RE_TERM.sub(lambda m: m.group(1) + "<TERM>", line)
         line = RE_LEASE_TEXT.sub(
@@ -193,7 +196,8 @@ class Normalizer:
         if "endpoint status" in cmd:
             masks.update({"VERSION": "<VERSION>", "DB SIZE": "<SIZE>",
                           "RAFT INDEX": "<INDEX>", "RAFT APPLIED INDEX": "<INDEX>",
-                          "DB SIZE IN USE": "<SIZE>"})
+                          "DB SIZE IN USE": "<SIZE>", "IN USE": "<SIZE>",
+                          "PERCENTAGE NOT IN USE": "<PERCENT>"})
         if "hashkv" in cmd:
             masks["HASH"] = "<HASH>"
         if "endpoint health" in cmd:
@@ -224,7 +228,19 @@ class Normalizer:
                           r"\1<INDEX>", line)
             # simple: endpoint, ID, version, db size, is leader, is learner, term, index, applied, errors
             parts = line.split(", ")
-            if len(parts) >= 9 and parts[0].startswith(("127.", "localhost", "http")):
+            if len(parts) == 16 and parts[0].startswith(("127.", "localhost", "http")):
+                # etcdctl 3.6: endpoint, ID, version, storage version, db size, in use,
+                # percentage not in use, quota, leader, learner, term, index, applied,
+                # errors, downgrade target, downgrade enabled
+                if RE_HEX_LINE.match(parts[1]):
+                    parts[1] = self.ids.hex(parts[1])
+                parts[2] = "<VERSION>"
+                parts[4] = parts[5] = "<SIZE>"
+                parts[6] = "<PERCENT>"
+                parts[10] = "<TERM>"
+                parts[11] = parts[12] = "<INDEX>"
+                line = ", ".join(parts)
+            elif len(parts) >= 9 and parts[0].startswith(("127.", "localhost", "http")):
                 if RE_HEX_LINE.match(parts[1]):
                     parts[1] = self.ids.hex(parts[1])
                 parts[2] = "<VERSION>"
@@ -232,6 +248,9 @@ class Normalizer:
                 parts[6] = "<TERM>"
                 parts[7] = parts[8] = "<INDEX>"
                 line = ", ".join(parts)
+        if "defrag" in cmd:
+            # etcdctl 3.6 reports how long defragmenting took
+            line = re.sub(r"(Finished defragmenting etcd member\[[^]]*\])\. took \S+$", r"\1", line)
         if cmd.startswith("$ http GET /version"):
             line = re.sub(r'("etcd(?:server|cluster)"\s*:\s*)"[^"]*"', r'\1"<VERSION>"', line)
         if "endpoint health" in cmd:
@@ -240,7 +259,8 @@ class Normalizer:
             line = re.sub(r'^("Took" : )\S+$', r"\1<DURATION>", line)
         if "hashkv" in cmd:
             line = re.sub(r'("hash"\s*:\s*"?)\d+', r"\1<HASH>", line)
-            line = re.sub(r"^((?:127\.|localhost)\S*, )\d+$", r"\1<HASH>", line)
+            # etcdctl 3.6 adds the hash revision after the hash
+            line = re.sub(r"^((?:127\.|localhost)\S*, )\d+((?:, \d+)?)$", r"\1<HASH>\2", line)
         if "timetolive" in cmd:
             # etcd lists a lease's attached keys in map order: compare them as a set
             line = re.sub(r"attached keys\(\[([^]]*)\]\)",
