@@ -13,3 +13,7 @@
 pub mod crd;
 pub mod members;
 pub mod resources;
+pub mod controller;
+pub mod etcd;
+pub mod metrics;
+pub mod status;

@@ -1,0 +1,302 @@
+//! A small etcd v3 client for what the operator needs: the Cluster service
+//! (MemberList/Add/Promote/Remove) and Maintenance.Status, over tonic with the
+//! generated `capstan-proto` clients. It speaks gRPC like any etcd client and
+//! never links server code, so it works against Capstan and etcd alike.
+//!
+//! Membership calls go to whichever endpoint answers first; the member list
+//! is read linearizably, so a partitioned follower's stale view can never
+//! drive a change. Status goes to one member at a time, since its answer
+//! describes that member.
+
+use std::time::Duration;
+
+use capstan_proto::etcdserverpb::cluster_client::ClusterClient;
+use capstan_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use capstan_proto::etcdserverpb::{
+    Member, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest, StatusRequest,
+};
+use tonic::transport::{Channel, Endpoint};
+
+/// Errors of the etcd client, with etcd's error texts recognised where the
+/// operator reacts to them differently.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    /// The URL is not a valid gRPC endpoint.
+    #[error("invalid endpoint {endpoint}: {source}")]
+    Endpoint {
+        /// The URL.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// No connection could be made.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// The URL.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The member answered with an error.
+    #[error("{op} at {endpoint}: {source}")]
+    Rpc {
+        /// The RPC.
+        op: &'static str,
+        /// The URL.
+        endpoint: String,
+        /// The status.
+        #[source]
+        source: tonic::Status,
+    },
+    /// Every endpoint failed; the last error is kept.
+    #[error("no endpoint answered {op}: {last}")]
+    Unreachable {
+        /// The RPC.
+        op: &'static str,
+        /// The last endpoint's error.
+        #[source]
+        last: Box<EtcdError>,
+    },
+    /// No endpoints were given.
+    #[error("no endpoints to ask for {0}")]
+    NoEndpoints(&'static str),
+    /// `etcdserver: member not found`.
+    #[error("member {0:x} not found")]
+    MemberNotFound(u64),
+    /// `etcdserver: Peer URLs already exists`.
+    #[error("a member with peer URL {0} already exists")]
+    PeerUrlExists(String),
+    /// `etcdserver: can only promote a learner member which is in sync with leader`.
+    #[error("learner {0:x} has not caught up with the leader yet")]
+    LearnerNotReady(u64),
+    /// The MemberAdd answer carried no member.
+    #[error("MemberAdd answered without the new member")]
+    NoMemberInAnswer,
+}
+
+impl EtcdError {
+    /// Whether the error means "try again shortly" rather than a fault.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, EtcdError::LearnerNotReady(_))
+    }
+}
+
+/// The cluster's member list with its ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberList {
+    /// Cluster ID.
+    pub cluster_id: u64,
+    /// Members as reported.
+    pub members: Vec<Member>,
+}
+
+/// One member's own view, from Maintenance.Status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// The member's ID.
+    pub member_id: u64,
+    /// The leader it sees (0 = none).
+    pub leader: u64,
+    /// The etcd API version it reports.
+    pub version: String,
+    /// Alarms and errors it reports.
+    pub errors: Vec<String>,
+    /// Whether it is a learner.
+    pub is_learner: bool,
+}
+
+impl MemberHealth {
+    /// Healthy: sees a leader and reports no error.
+    pub fn healthy(&self) -> bool {
+        self.leader != 0 && self.errors.is_empty()
+    }
+}
+
+/// The client; cheap to clone, opens a connection per call (the operator
+/// makes a handful of calls per reconcile, so pooling would buy nothing and
+/// cost stale connections to replaced pods).
+#[derive(Clone, Debug)]
+pub struct EtcdClient {
+    timeout: Duration,
+}
+
+impl Default for EtcdClient {
+    fn default() -> Self {
+        EtcdClient { timeout: Duration::from_secs(5) }
+    }
+}
+
+fn message_is(status: &tonic::Status, text: &str) -> bool {
+    status.message().contains(text)
+}
+
+impl EtcdClient {
+    /// A client whose every call (connect + RPC) is bounded by `timeout`.
+    pub fn new(timeout: Duration) -> EtcdClient {
+        EtcdClient { timeout }
+    }
+
+    async fn channel(&self, endpoint: &str) -> Result<Channel, EtcdError> {
+        Endpoint::from_shared(endpoint.to_string())
+            .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout)
+            .connect()
+            .await
+            .map_err(|source| EtcdError::Connect { endpoint: endpoint.to_string(), source })
+    }
+
+    /// Runs `call` against each endpoint in turn until one answers; errors
+    /// that describe the request (not the endpoint) end the loop at once.
+    async fn first<T, F, Fut>(&self, op: &'static str, endpoints: &[String], mut call: F) -> Result<T, EtcdError>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        let mut last = None;
+        for endpoint in endpoints {
+            let channel = match self.channel(endpoint).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match call(channel).await {
+                Ok(v) => return Ok(v),
+                Err(source) => {
+                    let definitive = matches!(
+                        source.code(),
+                        tonic::Code::NotFound | tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument
+                    );
+                    let err = EtcdError::Rpc { op, endpoint: endpoint.clone(), source };
+                    if definitive {
+                        return Err(err);
+                    }
+                    last = Some(err);
+                }
+            }
+        }
+        match last {
+            Some(last) => Err(EtcdError::Unreachable { op, last: Box::new(last) }),
+            None => Err(EtcdError::NoEndpoints(op)),
+        }
+    }
+
+    /// Linearizable MemberList through the first endpoint that answers.
+    pub async fn member_list(&self, endpoints: &[String]) -> Result<MemberList, EtcdError> {
+        self.first("MemberList", endpoints, |ch| async move {
+            let resp = ClusterClient::new(ch)
+                .member_list(MemberListRequest { linearizable: true })
+                .await?
+                .into_inner();
+            Ok(MemberList {
+                cluster_id: resp.header.map(|h| h.cluster_id).unwrap_or_default(),
+                members: resp.members,
+            })
+        })
+        .await
+    }
+
+    /// MemberAdd as a learner; returns the new member's ID.
+    pub async fn add_learner(&self, endpoints: &[String], peer_url: &str) -> Result<u64, EtcdError> {
+        let result = self
+            .first("MemberAdd", endpoints, |ch| async move {
+                let resp = ClusterClient::new(ch)
+                    .member_add(MemberAddRequest { peer_ur_ls: vec![peer_url.to_string()], is_learner: true })
+                    .await?
+                    .into_inner();
+                Ok(resp.member.map(|m| m.id))
+            })
+            .await;
+        match result {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => Err(EtcdError::NoMemberInAnswer),
+            Err(EtcdError::Rpc { source, .. }) if message_is(&source, "Peer URLs already exists") => {
+                Err(EtcdError::PeerUrlExists(peer_url.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// MemberPromote of a learner.
+    pub async fn promote(&self, endpoints: &[String], id: u64) -> Result<(), EtcdError> {
+        let result = self
+            .first("MemberPromote", endpoints, |ch| async move {
+                ClusterClient::new(ch).member_promote(MemberPromoteRequest { id }).await?;
+                Ok(())
+            })
+            .await;
+        match result {
+            Err(EtcdError::Rpc { source, .. }) if message_is(&source, "in sync with leader") => {
+                Err(EtcdError::LearnerNotReady(id))
+            }
+            Err(EtcdError::Rpc { source, .. }) if message_is(&source, "member not found") => {
+                Err(EtcdError::MemberNotFound(id))
+            }
+            other => other,
+        }
+    }
+
+    /// MemberRemove. Removing a member that is already gone succeeds: the
+    /// step's goal holds, which keeps retries idempotent.
+    pub async fn remove(&self, endpoints: &[String], id: u64) -> Result<(), EtcdError> {
+        let result = self
+            .first("MemberRemove", endpoints, |ch| async move {
+                ClusterClient::new(ch).member_remove(MemberRemoveRequest { id }).await?;
+                Ok(())
+            })
+            .await;
+        match result {
+            Err(EtcdError::Rpc { source, .. }) if message_is(&source, "member not found") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Maintenance.Status of the member at `endpoint`.
+    pub async fn status(&self, endpoint: &str) -> Result<MemberHealth, EtcdError> {
+        let channel = self.channel(endpoint).await?;
+        let resp = MaintenanceClient::new(channel)
+            .status(StatusRequest {})
+            .await
+            .map_err(|source| EtcdError::Rpc { op: "Status", endpoint: endpoint.to_string(), source })?
+            .into_inner();
+        Ok(MemberHealth {
+            member_id: resp.header.map(|h| h.member_id).unwrap_or_default(),
+            leader: resp.leader,
+            version: resp.version,
+            errors: resp.errors,
+            is_learner: resp.is_learner,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unreachable_endpoints_report_the_last_error() {
+        let client = EtcdClient::new(Duration::from_millis(300));
+        // Port 1 on loopback: nothing listens there.
+        let err = client.member_list(&["http://127.0.0.1:1".to_string()]).await.unwrap_err();
+        assert!(matches!(err, EtcdError::Unreachable { op: "MemberList", .. }), "{err}");
+        let err = client.member_list(&[]).await.unwrap_err();
+        assert!(matches!(err, EtcdError::NoEndpoints("MemberList")));
+        let err = client.status("not a url").await.unwrap_err();
+        assert!(matches!(err, EtcdError::Endpoint { .. } | EtcdError::Connect { .. }), "{err}");
+    }
+
+    #[test]
+    fn health_needs_a_leader_and_no_errors() {
+        let mut h = MemberHealth { member_id: 1, leader: 2, version: "3.6.6".into(), errors: vec![], is_learner: false };
+        assert!(h.healthy());
+        h.errors.push("NOSPACE".into());
+        assert!(!h.healthy());
+        h.errors.clear();
+        h.leader = 0;
+        assert!(!h.healthy());
+    }
+}
