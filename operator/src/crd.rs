@@ -41,6 +41,9 @@ pub const OPERATOR_OWNED_FLAGS: &[&str] = &[
 ];
 
 /// Desired state of a Capstan cluster.
+// Each `printcolumn(...)` repeats the same keys, which clippy mistakes for
+// duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "capstan.dev",

@@ -17,3 +17,5 @@ pub mod controller;
 pub mod etcd;
 pub mod metrics;
 pub mod status;
+pub mod http;
+pub mod leader;

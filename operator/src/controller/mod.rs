@@ -264,9 +264,9 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Fu
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    fn owned<K: Resource<DynamicType = ()>>(client: &Client, ns: &Option<String>) -> Api<K>
+    fn owned<K>(client: &Client, ns: &Option<String>) -> Api<K>
     where
-        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
     {
         match ns {
             Some(ns) => Api::namespaced(client.clone(), ns),

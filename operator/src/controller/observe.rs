@@ -2,7 +2,7 @@
 //! and each member's health. Then [`assess`], a pure function, turns that into
 //! the planner's input and the status' member list.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -166,13 +166,15 @@ pub fn assess(names: &Names, desired: u32, world: &World, previous: &[MemberStat
         // A member seen healthy on a volume owns it: record (and mark) it, unless
         // a different volume is on record (then its data was lost).
         let mut volume_uid = recorded.clone();
-        if let (Some(i), Some(v)) = (ordinal, volume) {
-            if healthy && started && data != DataState::Lost {
-                volume_uid = Some(v.uid.clone());
-                data = DataState::Owned;
-                if v.marker.as_deref() != Some(id_hex.as_str()) {
-                    marks.push((i, id_hex.clone()));
-                }
+        if let (Some(i), Some(v)) = (ordinal, volume)
+            && healthy
+            && started
+            && data != DataState::Lost
+        {
+            volume_uid = Some(v.uid.clone());
+            data = DataState::Owned;
+            if v.marker.as_deref() != Some(id_hex.as_str()) {
+                marks.push((i, id_hex.clone()));
             }
         }
         observed.members.push(ObservedMember { id: m.id, ordinal, learner: m.is_learner, started, healthy, data });
@@ -202,6 +204,7 @@ mod tests {
     use super::*;
     use crate::resources::testing::names;
     use capstan_proto::etcdserverpb::Member;
+    use std::collections::BTreeSet;
 
     fn member(i: u32, id: u64, started: bool) -> Member {
         let n = names();
@@ -237,12 +240,12 @@ mod tests {
         let w = world(vec![member(0, 1, true), member(1, 2, false)], vec![(0, vol("a", None)), (1, vol("b", None))]);
         let a = assess(&names(), 2, &w, &[]);
         assert_eq!(a.members[0].volume_uid.as_deref(), Some("a"));
-        assert_eq!(a.members[0].leader, true);
+        assert!(a.members[0].leader);
         assert_eq!(a.members[1].name, "demo-1");
         assert_eq!(a.members[1].volume_uid, None);
         assert_eq!(a.marks, [(0, "1".to_string())]);
         let o = a.observed.unwrap();
-        assert_eq!(o.members[1].started, false);
+        assert!(!o.members[1].started);
         assert_eq!(o.members[0].data, DataState::Owned);
     }
 
