@@ -405,6 +405,20 @@ mod tests {
     }
 
     #[test]
+    fn examples_are_valid_resources() {
+        for text in [
+            include_str!("../../examples/etcdcluster-3.yaml"),
+            include_str!("../../examples/etcdcluster-dev.yaml"),
+        ] {
+            let ec: EtcdCluster = serde_yaml::from_str(text).unwrap();
+            let spec = serde_json::to_value(&ec.spec).unwrap();
+            assert!(EtcdClusterSpec::validate_cel(&spec, None).is_ok(), "{text}");
+            assert!(Storage::validate_cel(&spec["storage"], None).is_ok());
+            assert!(ServerOptions::validate_cel(&spec["options"], None).is_ok());
+        }
+    }
+
+    #[test]
     fn spec_defaults_from_minimal_yaml() {
         let spec: EtcdClusterSpec = serde_yaml::from_str("version: 0.1.0").unwrap();
         assert_eq!(spec.replicas, 3);

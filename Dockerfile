@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# One image with both binaries: `capstan` (the member) and `capstan-operator`.
+# The Helm chart runs the operator from it, and the operator runs members
+# from it (spec.version is the tag).
+
+FROM rust:1-bookworm AS build
+# clang/libclang for RocksDB's bindgen, protoc for the gRPC protos.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends clang libclang-dev protobuf-compiler \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY proto ./proto
+COPY server ./server
+COPY operator ./operator
+RUN cargo build --release --locked -p capstan -p capstan-operator --bin capstan --bin capstan-operator \
+    && install -D -m 0755 target/release/capstan /out/capstan \
+    && install -D -m 0755 target/release/capstan-operator /out/capstan-operator
+
+FROM debian:bookworm-slim
+# libstdc++ (RocksDB) and glibc come with the base image; nothing else is needed.
+COPY --from=build /out/ /usr/local/bin/
+# The member pods' fsGroup/runAsUser (65532) owns the data volume.
+USER 65532:65532
+EXPOSE 2379 2380 8080
+CMD ["capstan"]
