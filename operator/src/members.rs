@@ -157,8 +157,9 @@ pub enum Step {
         /// New replicas.
         replicas: u32,
     },
-    /// `MemberRemove` of a member whose data is gone; it is re-added under
-    /// the same name by a later `AddLearner`.
+    /// `MemberRemove` of a member whose data is gone, after marking the
+    /// ordinal's volume with its ID (so the volume is wiped next); it is
+    /// re-added under the same name by a later `AddLearner`.
     ReplaceLostMember {
         /// Old member ID.
         id: u64,
@@ -362,7 +363,13 @@ mod tests {
                     }
                 }
                 Step::Promote { id, .. } => o.members.iter_mut().filter(|m| m.id == id).for_each(|m| m.learner = false),
-                Step::RemoveMember { id, .. } | Step::ReplaceLostMember { id, .. } => o.members.retain(|m| m.id != id),
+                Step::RemoveMember { id, .. } => o.members.retain(|m| m.id != id),
+                // The controller marks the volume with the lost member's ID
+                // before removing it, so it turns stale.
+                Step::ReplaceLostMember { id, ordinal } => {
+                    o.members.retain(|m| m.id != id);
+                    o.stale.insert(ordinal);
+                }
                 Step::ShrinkStatefulSet { replicas } => o.statefulset = replicas,
                 Step::WipeStaleVolume { ordinal } => {
                     o.stale.remove(&ordinal);
@@ -551,9 +558,11 @@ mod tests {
         sim.o.members[1].healthy = false;
         let steps = sim.run();
         assert_eq!(steps[0], Step::ReplaceLostMember { id: 0x101, ordinal: 1 });
-        assert_eq!(steps[1], Step::AddLearner { ordinal: 1 });
-        assert!(matches!(steps[2], Step::Promote { ordinal: 1, .. }));
-        assert_eq!(steps.len(), 3);
+        // The new volume may hold what the pod wrote while it ran under the old ID.
+        assert_eq!(steps[1], Step::WipeStaleVolume { ordinal: 1 });
+        assert_eq!(steps[2], Step::AddLearner { ordinal: 1 });
+        assert!(matches!(steps[3], Step::Promote { ordinal: 1, .. }));
+        assert_eq!(steps.len(), 4);
         assert_eq!(sim.ordinals(), [(0, false), (1, false), (2, false)]);
         assert_ne!(sim.o.members.iter().find(|m| m.ordinal == Some(1)).unwrap().id, 0x101);
     }

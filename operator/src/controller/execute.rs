@@ -59,7 +59,16 @@ pub async fn run(ctx: &Context, ec: &EtcdCluster, names: &Names, world: &World, 
             apply_statefulset(ctx, ec, names, world, replicas).await
         }
         Step::Promote { id, .. } => etcd.promote(&endpoints, id).await.map_err(Error::from),
-        Step::RemoveMember { id, .. } | Step::ReplaceLostMember { id, .. } => {
+        Step::RemoveMember { id, .. } => etcd.remove(&endpoints, id).await.map_err(Error::from),
+        Step::ReplaceLostMember { id, ordinal } => {
+            // The pod on the new volume may already have joined under the lost
+            // member's ID (a fresh data dir with `existing` state takes the ID
+            // that matches its peer URL) and written that ID to the new volume,
+            // which would then come back as a removed member forever. Mark the
+            // volume with the ID *before* removing it: once the member is gone,
+            // the mark makes the volume stale, so it is wiped before the ordinal
+            // is re-added (and a restart between the two steps still sees it).
+            mark_volumes(ctx, ec, names, world, &[(ordinal, format!("{id:x}"))]).await?;
             etcd.remove(&endpoints, id).await.map_err(Error::from)
         }
         Step::WipeStaleVolume { ordinal } => wipe(ctx, ec, names, ordinal).await,
