@@ -45,6 +45,10 @@ pub enum EtcdError {
     UnhealthyCluster,
     LeadershipTransferTimeout,
     ContextDeadline,
+    /// RangeStream refuses sort orders other than by key, ascending.
+    StreamCustomSort,
+    /// RangeStream refuses min/max mod/create revision filters.
+    StreamRevisionFilters,
 }
 
 impl EtcdError {
@@ -87,6 +91,8 @@ impl EtcdError {
             // etcd returns the context's own error when a proposal never
             // reached a leader before the request timeout (code Unknown).
             ContextDeadline => (Code::Unknown, "context deadline exceeded"),
+            StreamCustomSort => (Code::Unimplemented, "RangeStream does not support custom sort orders"),
+            StreamRevisionFilters => (Code::Unimplemented, "RangeStream does not support revision filters"),
             LeadershipTransferTimeout => (Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
         }
     }

@@ -8,6 +8,7 @@ use capstan_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
     RangeRequest, RangeResponse, RangeStreamResponse, TxnRequest, TxnResponse,
 };
+use futures::StreamExt;
 use tonic::{Request as GrpcRequest, Response, Status};
 
 use super::{check_size, validate, unexpected};
@@ -35,10 +36,17 @@ impl Kv for KvService {
 
     type RangeStreamStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<RangeStreamResponse, Status>> + Send>>;
 
-    /// etcd 3.7's streamed range. Clients (kube-apiserver 1.37 included)
-    /// fall back to Range when a server answers `Unimplemented`.
-    async fn range_stream(&self, _request: GrpcRequest<RangeRequest>) -> Result<Response<Self::RangeStreamStream>, Status> {
-        Err(Status::unimplemented("unknown method RangeStream for service etcdserverpb.KV"))
+    /// etcd 3.7's streamed range (kube-apiserver 1.37 lists with it when the
+    /// server has it): chunks in key order, see `service::range_stream`.
+    async fn range_stream(&self, request: GrpcRequest<RangeRequest>) -> Result<Response<Self::RangeStreamStream>, Status> {
+        let req = request.into_inner();
+        check_size(&self.server, &req)?;
+        validate::range_stream(&req)?;
+        let chunks = self.server.range_stream(req).map(|chunk| match chunk {
+            Ok(resp) => Ok(RangeStreamResponse { range_response: Some(resp) }),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(chunks)))
     }
 
     async fn put(&self, request: GrpcRequest<PutRequest>) -> Result<Response<PutResponse>, Status> {

@@ -18,6 +18,21 @@ pub fn range(r: &RangeRequest) -> Result<(), EtcdError> {
     Ok(())
 }
 
+/// What etcd 3.7 refuses in a RangeStream besides what Range refuses: chunks
+/// are cut in key order, and revision filters would leave chunks empty.
+pub fn range_stream(r: &RangeRequest) -> Result<(), EtcdError> {
+    range(r)?;
+    let order = SortOrder::try_from(r.sort_order).unwrap_or(SortOrder::None);
+    let target = SortTarget::try_from(r.sort_target).unwrap_or(SortTarget::Key);
+    if !(order == SortOrder::None || (target == SortTarget::Key && order == SortOrder::Ascend)) {
+        return Err(EtcdError::StreamCustomSort);
+    }
+    if r.min_mod_revision != 0 || r.max_mod_revision != 0 || r.min_create_revision != 0 || r.max_create_revision != 0 {
+        return Err(EtcdError::StreamRevisionFilters);
+    }
+    Ok(())
+}
+
 pub fn put(r: &PutRequest) -> Result<(), EtcdError> {
     if r.key.is_empty() {
         return Err(EtcdError::EmptyKey);
@@ -178,5 +193,23 @@ mod tests {
         assert_eq!(txn(&empty, 128), Err(EtcdError::EmptyKey));
         let none = TxnRequest { success: vec![RequestOp { request: None }], ..Default::default() };
         assert_eq!(txn(&none, 128), Err(EtcdError::KeyNotFound));
+    }
+
+    #[test]
+    fn range_stream_refuses_custom_sorts_and_revision_filters_as_etcd_3_7() {
+        let r = |order: SortOrder, target: SortTarget| RangeRequest {
+            key: b"k".to_vec(),
+            sort_order: order as i32,
+            sort_target: target as i32,
+            ..Default::default()
+        };
+        assert_eq!(range_stream(&r(SortOrder::None, SortTarget::Key)), Ok(()));
+        assert_eq!(range_stream(&r(SortOrder::None, SortTarget::Mod)), Ok(()));
+        assert_eq!(range_stream(&r(SortOrder::Ascend, SortTarget::Key)), Ok(()));
+        assert_eq!(range_stream(&r(SortOrder::Descend, SortTarget::Key)), Err(EtcdError::StreamCustomSort));
+        assert_eq!(range_stream(&r(SortOrder::Ascend, SortTarget::Value)), Err(EtcdError::StreamCustomSort));
+        let filtered = RangeRequest { key: b"k".to_vec(), min_mod_revision: 3, ..Default::default() };
+        assert_eq!(range_stream(&filtered), Err(EtcdError::StreamRevisionFilters));
+        assert_eq!(range_stream(&RangeRequest::default()), Err(EtcdError::EmptyKey));
     }
 }

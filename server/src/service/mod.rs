@@ -12,6 +12,7 @@ pub mod members;
 mod proposer;
 mod publish;
 mod quorum;
+mod range_stream;
 mod transfer;
 
 use std::collections::HashMap;
@@ -374,11 +375,7 @@ impl Server {
             }
             self.read_barrier().await?;
         }
-        let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(e.into()))?;
-        crate::metrics::global().record_mvcc(crate::metrics::MvccOps::range());
-        let revision = resp.header.map_or_else(|| self.kv.current_revision(), |h| h.revision);
-        resp.header = Some(self.headers.header(revision));
-        Ok(resp)
+        self.range_local(req)
     }
 
     /// etcd's backend quota: a write that would grow the database past
