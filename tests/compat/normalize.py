@@ -79,8 +79,9 @@ RE_FOUND_LEASES = re.compile(r"^found \d+ leases$")
 RE_HEX_LINE = re.compile(r"^[0-9a-f]{1,16}$")
 RE_HEX_TOKEN = re.compile(r"\b([0-9a-f]{8,16})\b")
 RE_DEC_TOKEN = re.compile(r"\b(\d{10,20})\b")
-RE_TABLE_BORDER = re.compile(r"^\+[-+]+\+\s*$")
-RE_TABLE_ROW = re.compile(r"^\|(.*)\|\s*$")
+# Tables: ASCII (etcdctl 3.4-3.6: +---+ and |) or box drawing (etcdctl 3.7: ┌─┬─┐, │).
+RE_TABLE_BORDER = re.compile(r"^(?:\+[-+]+\+|[┌├└][─┬┼┴]+[┐┤┘])\s*$")
+RE_TABLE_ROW = re.compile(r"^[|│](.*)[|│]\s*$")
 RE_HOSTPORT = re.compile(r"\b(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d+)\b")
 RE_REMAINING = re.compile(r"TTL\((\d+)s\), remaining\((-?\d+)s\)")
 RE_REMAINING_JSON = re.compile(r'"ttl":(-?\d+),"granted-ttl":(\d+)')
@@ -295,7 +296,7 @@ class Normalizer:
                 while i < len(body) and (RE_TABLE_BORDER.match(body[i]) or RE_TABLE_ROW.match(body[i])):
                     m = RE_TABLE_ROW.match(body[i])
                     if m:
-                        rows.append([c.strip() for c in m.group(1).split("|")])
+                        rows.append([c.strip() for c in re.split(r"[|│]", m.group(1))])
                     i += 1
                 if rows:
                     out.extend(self.table(rows, cmd))

@@ -16,7 +16,7 @@ import (
 
 // observer collects the values an Observe channel delivers.
 type observer struct {
-	ch <-chan clientv3.GetResponse
+	ch <-chan *clientv3.GetResponse
 }
 
 // next returns the next observed leader value, failing the test after within.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the reference etcd binaries (etcd, etcdctl, etcdutl, benchmark) at the version
 # pinned in tests/tools/go.mod into $CAPSTAN_BIN_CACHE/etcd-<version>/ (default
-# ~/.cache/capstan/bin/etcd-3.6.16/), from the Go module proxy, with `go build` in the
+# ~/.cache/capstan/bin/etcd-3.7.3/), from the Go module proxy, with `go build` in the
 # wrapper module tests/tools (see the comment at the top of its go.mod).
 #
 # Idempotent: when the four binaries exist, `etcd --version` reports the pinned version
@@ -16,7 +16,7 @@
 #   GOMODCACHE         default $HOME/.cache/capstan/gomod
 #   GOCACHE            default $HOME/.cache/capstan/gocache
 #   CAPSTAN_GO         the go command, default `go` on PATH
-# Builds run under `nice -n 19`. Needs Go >= 1.26 (etcd 3.6.16 declares `go 1.26.0`).
+# Builds run under `nice -n 19`. Needs Go >= 1.26 (etcd 3.7.3 declares `go 1.26.0`).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${CAPSTAN_BIN_CACHE:=$HOME/.cache/capstan/bin}"
@@ -46,9 +46,9 @@ modver() { sed -n "s#^[[:space:]]*$1 \(v[^ ]*\).*#\1#p" "$HERE/go.mod" | head -n
 SERVER_V=$(modver go.etcd.io/etcd/server/v3)
 CTL_V=$(modver go.etcd.io/etcd/etcdctl/v3)
 UTL_V=$(modver go.etcd.io/etcd/etcdutl/v3)
-ROOT_V=$(modver go.etcd.io/etcd/v3)
+ROOT_V=$(HERE=$HERE/benchmark modver go.etcd.io/etcd/v3)
 [ -n "$SERVER_V" ] && [ -n "$CTL_V" ] && [ -n "$UTL_V" ] && [ -n "$ROOT_V" ] ||
-  die "could not read the pinned versions from $HERE/go.mod"
+  die "could not read the pinned versions from $HERE/go.mod and $HERE/benchmark/go.mod"
 [ "$SERVER_V" = "$CTL_V" ] && [ "$SERVER_V" = "$UTL_V" ] ||
   die "go.mod pins server $SERVER_V, etcdctl $CTL_V, etcdutl $UTL_V: they must agree"
 VERSION=${SERVER_V#v}
@@ -56,7 +56,7 @@ OUT=$CAPSTAN_BIN_CACHE/etcd-$VERSION
 if [ $PRINT = 1 ]; then echo "$OUT"; exit 0; fi
 
 # What identifies a build: the versions and the exact dependency graph.
-STAMP_WANT="etcd $VERSION benchmark-root $ROOT_V mod $(cat "$HERE/go.mod" "$HERE/go.sum" | sha256sum | cut -c1-16)"
+STAMP_WANT="etcd $VERSION benchmark-root $ROOT_V mod $(cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/benchmark/go.mod" "$HERE/benchmark/go.sum" | sha256sum | cut -c1-16)"
 BINS=(etcd etcdctl etcdutl benchmark)
 
 up_to_date() {
@@ -86,6 +86,7 @@ cd "$HERE"
 t0=$SECONDS
 say "go mod download (modules of the build list, verified against go.sum)"
 nice -n 19 "$CAPSTAN_GO" mod download
+(cd benchmark && nice -n 19 "$CAPSTAN_GO" mod download)
 say "  took $((SECONDS - t0)) s"
 build() { # NAME PACKAGE
   local t=$SECONDS
@@ -96,7 +97,7 @@ build() { # NAME PACKAGE
 build etcd go.etcd.io/etcd/server/v3
 build etcdctl go.etcd.io/etcd/etcdctl/v3
 build etcdutl go.etcd.io/etcd/etcdutl/v3
-build benchmark go.etcd.io/etcd/v3/tools/benchmark
+(cd benchmark && build benchmark go.etcd.io/etcd/v3/tools/benchmark)
 
 "$STAGE/etcd" --version | grep -qx "etcd Version: $VERSION" ||
   die "built etcd reports: $("$STAGE/etcd" --version | head -n 1) (want $VERSION)"
