@@ -285,8 +285,11 @@ for kv in os.environ["CL_IDMAP"].split():
     m[h] = n
     m[str(int(h, 16))] = n
 pat = re.compile(r"\b(" + "|".join(sorted(map(re.escape, m), key=len, reverse=True)) + r")\b") if m else None
+# (etcdctl prints IDs with %16x: an ID under 16 hex digits is padded with spaces, so the
+# padding depends on the ID; "Member  <id:m4>" becomes "Member <id:m4>")
+pad = re.compile(r" +(<id:)")
 for line in sys.stdin:
-    print(pat.sub(lambda x: "<id:%s>" % m[x.group(1)], line) if pat else line, end="")'
+    print(pad.sub(r" \1", pat.sub(lambda x: "<id:%s>" % m[x.group(1)], line)) if pat else line, end="")'
 }
 
 # cl_member_list NAME: "id name peerURLs clientURLs isLearner" per member, sorted by
