@@ -1,15 +1,16 @@
-//! gRPC surface checks against a real process: the standard health service
-//! and etcd's answer to the not-yet-streamed RangeStream.
+//! gRPC surface checks against a real process: the standard health service and
+//! KV.RangeStream (etcd 3.7), which kube-apiserver 1.37 lists through.
 
 mod common;
 
-use capstan_proto::etcdserverpb::RangeRequest;
+use capstan_proto::etcdserverpb::range_request::SortOrder;
+use capstan_proto::etcdserverpb::{PutRequest, RangeRequest};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 #[test]
-fn health_service_reports_serving_and_range_stream_is_unimplemented() {
+fn health_service_reports_serving() {
     let member = common::Member::start(&[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -17,9 +18,58 @@ fn health_service_reports_serving_and_range_stream_is_unimplemented() {
         let mut health = HealthClient::new(channel);
         let resp = health.check(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
         assert_eq!(resp.status, ServingStatus::Serving as i32);
+    });
+}
 
+#[test]
+fn range_stream_chunks_merge_into_the_range_answer() {
+    let member = common::Member::start(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
         let mut kv = member.kv().await;
-        let err = kv.range_stream(RangeRequest { key: b"a".to_vec(), ..Default::default() }).await.unwrap_err();
-        assert_eq!(err.code(), tonic::Code::Unimplemented, "clients fall back to Range only on Unimplemented");
+        for i in 0..45 {
+            let put = PutRequest { key: format!("s/{i:03}").into_bytes(), value: vec![b'v'; 100], ..Default::default() };
+            kv.put(put).await.unwrap();
+        }
+        let prefix = RangeRequest { key: b"s/".to_vec(), range_end: b"s0".to_vec(), ..Default::default() };
+        let plain = kv.range(prefix.clone()).await.unwrap().into_inner();
+
+        let mut stream = kv.range_stream(prefix.clone()).await.unwrap().into_inner();
+        let mut chunks = Vec::new();
+        while let Some(chunk) = stream.message().await.unwrap() {
+            chunks.push(chunk.range_response.expect("every chunk carries a RangeResponse"));
+        }
+        // 10 keys, then 20 (the limit doubles while chunks stay small), then the rest.
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.kvs.len()).collect();
+        assert_eq!(sizes, vec![10, 20, 15]);
+        let (last, rest) = chunks.split_last().unwrap();
+        assert!(rest.iter().all(|c| c.header.is_none() && c.count == 0 && !c.more), "only the last chunk has header/count");
+        assert_eq!(last.count, 45);
+        assert!(!last.more);
+        assert_eq!(last.header.unwrap().revision, plain.header.unwrap().revision);
+        let streamed: Vec<_> = chunks.iter().flat_map(|c| c.kvs.iter().cloned()).collect();
+        assert_eq!(streamed, plain.kvs);
+
+        // A limit: the first 25 keys, more = true, count of the whole range.
+        let limited = RangeRequest { limit: 25, ..prefix.clone() };
+        let mut stream = kv.range_stream(limited).await.unwrap().into_inner();
+        let (mut keys, mut last) = (0, None);
+        while let Some(chunk) = stream.message().await.unwrap() {
+            let r = chunk.range_response.unwrap();
+            keys += r.kvs.len();
+            last = Some(r);
+        }
+        let last = last.unwrap();
+        assert_eq!((keys, last.more, last.count), (25, true, 45));
+
+        // What etcd 3.7 refuses, with its code and text.
+        let descending = RangeRequest { sort_order: SortOrder::Descend as i32, ..prefix.clone() };
+        let err = kv.range_stream(descending).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unimplemented);
+        assert_eq!(err.message(), "RangeStream does not support custom sort orders");
+        let filtered = RangeRequest { min_mod_revision: 2, ..prefix };
+        let err = kv.range_stream(filtered).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unimplemented);
+        assert_eq!(err.message(), "RangeStream does not support revision filters");
     });
 }

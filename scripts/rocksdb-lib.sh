@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Compiles RocksDB's C++ library once per librocksdb-sys version (the one Cargo.lock
+# pins) into ~/.cache/capstan/rocksdb/<version>/librocksdb.a and prints that directory.
+#
+# Why: librocksdb-sys compiles RocksDB (~1 GB of objects, 15-25 min on 2 cores) in its
+# build script, and cargo re-runs that build script whenever the build script's own
+# dependencies (cc, bindgen) are built with other features: `cargo clippy` and `cargo
+# build` do that, as does adding a crate to the workspace. With
+#   ROCKSDB_LIB_DIR=<printed dir> ROCKSDB_STATIC=1
+# in the environment, librocksdb-sys links this library instead (still generating its
+# bindings from its bundled headers), so RocksDB is compiled once, not once per variant.
+#
+# usage: scripts/rocksdb-lib.sh [--check]   (--check: exit 0 iff the library is cached)
+# Environment: CARGO_TARGET_DIR (where the one-time build happens), CAPSTAN_ROCKSDB_CACHE
+# (default ~/.cache/capstan/rocksdb).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+say() { printf '[rocksdb-lib] %s\n' "$*" >&2; }
+
+VERSION=$(awk '/^name = "librocksdb-sys"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
+[ -n "$VERSION" ] || { say "librocksdb-sys not found in Cargo.lock"; exit 1; }
+DIR=${CAPSTAN_ROCKSDB_CACHE:-$HOME/.cache/capstan/rocksdb}/$VERSION
+if [ -s "$DIR/librocksdb.a" ]; then echo "$DIR"; exit 0; fi
+[ "${1:-}" != --check ] || exit 1
+
+say "compiling RocksDB for librocksdb-sys $VERSION once (cached in $DIR; 15-25 min on 2 cores)"
+t0=$SECONDS
+# Without ROCKSDB_LIB_DIR the build script compiles the library into its OUT_DIR, which
+# cargo reports in its build-script-executed message.
+OUT=$(env -u ROCKSDB_LIB_DIR -u ROCKSDB_STATIC cargo build -p librocksdb-sys --message-format=json |
+  python3 -c 'import json, re, sys
+out = ""
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "build-script-executed" and re.search(r"[#/ ]librocksdb-sys[@ ]", m.get("package_id", "")):
+        out = m.get("out_dir") or out
+print(out)')
+[ -n "$OUT" ] && [ -s "$OUT/librocksdb.a" ] || { say "no librocksdb.a after the build (out dir: ${OUT:-none})"; exit 1; }
+mkdir -p "$(dirname "$DIR")"
+STAGE=$(mktemp -d "$(dirname "$DIR")/.stage.XXXXXX")
+cp "$OUT/librocksdb.a" "$STAGE/"
+rm -rf "$DIR" && mv "$STAGE" "$DIR"
+say "done in $((SECONDS - t0)) s: $DIR/librocksdb.a ($(du -h "$DIR/librocksdb.a" | cut -f1))"
+echo "$DIR"
