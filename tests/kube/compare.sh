@@ -4,7 +4,7 @@
 # RangeStream use, etcd errors, passes/failures).
 #
 # usage: tests/kube/compare.sh [BIN...]
-#   default BINs: the reference etcd 3.6.16 (tests/tools/build-etcd.sh --print-dir; built
+#   default BINs: the reference etcd 3.7.3 (tests/tools/build-etcd.sh --print-dir; built
 #   if missing), then $CAPSTAN_BIN (default ~/.cache/capstan/target/debug/capstan).
 #   e.g. tests/kube/compare.sh /usr/bin/etcd "$(tests/tools/build-etcd.sh --print-dir)/etcd"
 # The suite's knobs (KUBE_SOAK_SECS, ...) pass through. Each run's output is kept in
@@ -53,7 +53,7 @@ for line in open(res_file):
     rows.append(d)
 keys = ["version", "kube", "ready", "workload", "workload_without_soak", "workload_core", "soak_rounds",
         "rangestream_lists", "paged_lists", "rangestream_fallbacks", "etcd_requests",
-        "etcd_request_errors", "cache_consistent_reads", "etcd_log_lines", "expected_lines", "incompat_lines", "suspicious_lines", "passed", "failed",
+        "etcd_request_errors", "cache_consistent_reads", "etcd_log_lines", "expected_lines", "client_side_lines", "incompat_lines", "suspicious_lines", "passed", "failed",
         "namespaces", "configmaps", "secrets", "crd", "deployments", "pagination", "watch",
         "conflicts", "soak", "cleanup"]
 w = max(len(k) for k in keys) + 2
