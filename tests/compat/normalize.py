@@ -85,6 +85,8 @@ RE_TABLE_ROW = re.compile(r"^[|│](.*)[|│]\s*$")
 RE_HOSTPORT = re.compile(r"\b(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d+)\b")
 RE_REMAINING = re.compile(r"TTL\((\d+)s\), remaining\((-?\d+)s\)")
 RE_REMAINING_JSON = re.compile(r'"ttl":(-?\d+),"granted-ttl":(\d+)')
+# the JSON gateway's LeaseTimeToLive (sorted keys): "TTL":"59","grantedTTL":"60"
+RE_REMAINING_GW = re.compile(r'"TTL":"(-?\d+)","grantedTTL":"(\d+)"')
 
 
 def split_top(text: str) -> list[str]:
@@ -276,6 +278,10 @@ class Normalizer:
                 lambda m: '"ttl":'
                 + ('"<NEAR-GRANTED>"' if near_granted(int(m.group(1)), int(m.group(2))) else m.group(1))
                 + ',"granted-ttl":' + m.group(2), line)
+            line = RE_REMAINING_GW.sub(
+                lambda m: '"TTL":'
+                + ('"<NEAR-GRANTED>"' if near_granted(int(m.group(1)), int(m.group(2))) else '"%s"' % m.group(1))
+                + ',"grantedTTL":"' + m.group(2) + '"', line)
         if "snapshot status" in cmd:
             line = re.sub(r'("(?:hash|totalKey|totalSize)"\s*:\s*)\d+', r"\1<MASKED>", line)
             parts = line.split(", ")

@@ -162,11 +162,17 @@ watch_end() {
   unset "_WATCH_PID[$name]"
 }
 
-# gw METHOD PATH [JSON-BODY]: a request to the HTTP/JSON gateway on the client port;
+# gw [--text] [--stream N] METHOD PATH [JSON-BODY]: a request to the HTTP/JSON gateway on the client port (options: see gw.py);
 # prints the response JSON with sorted keys and "[http STATUS]".
 gw() {
-  printf '$ http %s %s %s\n' "$1" "$2" "${3:-}"
-  python3 "$SCEN_LIB_DIR/gw.py" "$EP" "$@" 2>&1
+  local opts=()
+  while [[ ${1:-} == --* ]]; do
+    opts+=("$1")
+    if [ "$1" = --stream ]; then opts+=("$2"); shift; fi
+    shift
+  done
+  printf '$ http %s %s %s%s\n' "$1" "$2" "${3:-}" "${opts[*]:+  (gw.py ${opts[*]})}"
+  python3 "$SCEN_LIB_DIR/gw.py" "${opts[@]}" "$EP" "$@" 2>&1
 }
 
 # b64 STRING: base64 of STRING (keys and values in gateway requests are bytes).

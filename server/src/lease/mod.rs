@@ -179,11 +179,12 @@ impl Lessor {
         Ok(LeaseTtl { granted_ttl: lease.ttl, remaining, keys })
     }
 
-    /// Every lease id, ascending.
+    /// Every lease id, soonest expiry first (etcd's LeaseLeases order), then by
+    /// id; on a member that is not the leader (no deadlines) by id.
     pub fn ids(&self) -> Vec<i64> {
-        let mut ids: Vec<_> = self.leases.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        let mut leases: Vec<_> = self.leases.iter().map(|(id, l)| (l.deadline.is_none(), l.deadline, *id)).collect();
+        leases.sort_unstable();
+        leases.into_iter().map(|(_, _, id)| id).collect()
     }
 
     /// Leases past their deadline (leader only), at most `limit`.
@@ -255,6 +256,18 @@ mod tests {
         assert_eq!(l.renew(7, t0 + Duration::from_secs(16)), Err(LeaseError::NotFound));
         let ttl = l.time_to_live(7, t0 + Duration::from_millis(5500)).unwrap();
         assert_eq!((ttl.granted_ttl, ttl.remaining), (10, 9));
+    }
+
+    #[test]
+    fn leases_are_listed_soonest_expiry_first_like_etcd() {
+        let t0 = Instant::now();
+        let mut l = Lessor::new(1);
+        l.grant(4660, 60, t0).unwrap();
+        l.grant(4661, 30, t0).unwrap();
+        l.grant(9, 90, t0).unwrap();
+        assert_eq!(l.ids(), vec![9, 4660, 4661], "no deadlines off the leader: by id");
+        l.promote(t0);
+        assert_eq!(l.ids(), vec![4661, 4660, 9]);
     }
 
     #[test]
