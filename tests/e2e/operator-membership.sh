@@ -19,11 +19,14 @@
 #   restarted under a new identity, as a new pod would be); exactly 5 voters demo-0..4;
 #   scale 5->3 the same way (the top member removed, then its pod), killed twice again;
 #   exactly 3 voters demo-0..2; a member whose claim is lost (claim + pod deleted) is
-#   removed and re-added under its name with a new ID.
+#   removed and re-added under its name with a new ID (and with OPM_ZOMBIE=1: the same
+#   while no operator runs, so that the new pod first joins under the lost member's ID
+#   on its empty volume, which must be wiped before the member is re-added).
 # A monitor records every change of the member list: the steps observed are printed and
 # checked (never two learners, never more than one change between two snapshots that
 # lowers the voters below the target's quorum).
-# Knobs: CAPSTAN_OPERATOR_BIN, KUBE_BIN_DIR, OPM_LOST=0 (skip the lost-claim case).
+# Knobs: CAPSTAN_OPERATOR_BIN, KUBE_BIN_DIR, OPM_LOST=0 (skip the lost-claim cases),
+#   OPM_ZOMBIE=1 (also the lost claim without an operator; see there).
 # Needs root and `ip` (network namespaces): skipped (77) without them.
 # timeout: 1800
 set -u
@@ -356,6 +359,50 @@ if [ "${OPM_LOST:-1}" = 1 ]; then
   check_settled 3 "lost claim replaced"
   cap_say "demo-1: $OLD_ID -> $(member_ids | awk -v n="$CLUSTER-1" '$1 == n {print $2}')"
 fi
+# Known Capstan bug, so off by default (OPM_ZOMBIE=1 runs it): when the pod joins under
+# the lost member's ID with an empty log, the leader's openraft core panics in debug
+# builds ("follower log reversion is not allowed without `--features
+# loosen-follower-log-revert`", openraft progress/entry/mod.rs) and that member stays
+# up without a working Raft core; the operator then rightly refuses to remove the
+# zombie (it would lose quorum) and waits.
+if [ "${OPM_LOST:-1}" = 1 ] && [ "${OPM_ZOMBIE:-0}" = 1 ]; then
+  # Lost claim while no operator runs: the new pod, on an empty volume with
+  # `initial-cluster-state: existing`, joins under the lost member's ID (its peer URL
+  # matches) and writes that ID to the new volume. The operator must remove that ID
+  # and wipe this volume too before re-adding the member, or the re-added member would
+  # start from the removed ID forever.
+  OLD_ID=$(member_ids | awk -v n="$CLUSTER-2" '$1 == n {print $2}')
+  vol_of() { grep " $1 started pid" "$CAP_TMP/kubelet.log" | tail -n 1 | sed 's/.*volume //'; }
+  OLD_VOL=$(vol_of "$CLUSTER-2")
+  cap_stop "$OP" TERM 20
+  cap_say "--- operator $OP stopped (SIGTERM: Lease released); demo-2 loses its claim"
+  echo "$(date +%s.%N) LOSE demo-2 (no operator)" >>"$MON_LOG"
+  kcheck "delete demo-2's claim" delete pvc data-demo-2 -n "$NS" --wait=false
+  kcheck "delete pod demo-2" delete pod demo-2 -n "$NS" --wait=false
+  zombie() { # demo-2 runs on a new volume and answers as the old member, with a leader
+    local v; v=$(vol_of "$CLUSTER-2")
+    [ -n "$v" ] && [ "$v" != "$OLD_VOL" ] || return 1
+    timeout 5 "$CAPSTAN_ETCDCTL" --endpoints="$(member_ip 2):2379" --dial-timeout=1s --command-timeout=2s \
+      endpoint status -w json 2>/dev/null | python3 -c 'import json,sys
+s = json.load(sys.stdin)[0]["Status"]
+sys.exit(0 if "%x" % s["header"]["member_id"] == sys.argv[1] and s["leader"] else 1)' "$OLD_ID"
+  }
+  wait_until "without an operator, the new demo-2 pod joins under the old ID $OLD_ID on an empty volume" 120 zombie || dump
+  ZOMBIE_VOL=$(vol_of "$CLUSTER-2")
+  T_LOST2=$(date +%s.%N)
+  op_start
+  new_id2() { local id; id=$(member_ids | awk -v n="$CLUSTER-2" '$1 == n {print $2}'); [ -n "$id" ] && [ "$id" != "$OLD_ID" ]; }
+  wait_until "a new operator removes it and re-adds demo-2 under a new ID" 240 new_id2 || dump
+  wait_until "settled again at 3" 240 settled 3 || dump
+  LOST2_SECS=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T_LOST2" "$(date +%s.%N)")
+  check_settled 3 "zombie replaced"
+  NEW_VOL=$(vol_of "$CLUSTER-2")
+  cap_check "the volume the pod joined under the old ID on was wiped (demo-2 now on a third volume)" \
+    test -n "$NEW_VOL" -a "$NEW_VOL" != "$ZOMBIE_VOL" -a "$NEW_VOL" != "$OLD_VOL"
+  cap_say "demo-2: $OLD_ID -> $(member_ids | awk -v n="$CLUSTER-2" '$1 == n {print $2}'); volumes ${OLD_VOL:0:8} -> ${ZOMBIE_VOL:0:8} (joined as $OLD_ID) -> ${NEW_VOL:0:8}"
+  cap_say "steps: $(grep -h '"message":"membership step"' "${CAP_LOG[$OP]}" | python3 -c 'import json, re, sys
+print(", ".join(re.sub(r" \(.*\)", "", json.loads(l)["step"]) for l in sys.stdin))')"
+fi
 
 # --- operator health ----------------------------------------------------------------------
 n_err=$(cat "${CAP_LOG[@]}" 2>/dev/null | grep -c '"level":"ERROR"' || true)
@@ -363,5 +410,5 @@ forbidden=$(for i in $(seq 1 "$OP_N"); do cat "${CAP_LOG[op$i]}"; done | grep -c
 cap_expect "operator logs: no RBAC 'forbidden'" 0 "$forbidden"
 cap_say "operator logs: $n_err ERROR line(s) over $OP_N processes"
 cap_check "the last operator is still running" cap_alive "$OP"
-cap_say "RESULT create=${CREATE_SECS}s scale_3_to_5=${UP_SECS}s scale_5_to_3=${DOWN_SECS}s lost_claim=${LOST_SECS:-skipped}s operator_kills=$OP_KILLS (each successor waits out the 15 s Lease)"
+cap_say "RESULT create=${CREATE_SECS}s scale_3_to_5=${UP_SECS}s scale_5_to_3=${DOWN_SECS}s lost_claim=${LOST_SECS:-skipped}s lost_claim_zombie=${LOST2_SECS:-skipped}s operator_kills=$OP_KILLS (each successor waits out the 15 s Lease)"
 cap_finish

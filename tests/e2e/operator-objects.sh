@@ -201,6 +201,16 @@ krefuse "CEL: emptyDir cannot change" 'storage.emptyDir cannot change' \
 krefuse "schema: replicas at most 9" 'spec.replicas|less than or equal to 9' \
   patch ec example --type=merge -p '{"spec":{"replicas":10}}'
 
+# --- paused ------------------------------------------------------------------------------
+kcheck "pause example (spec.paused) and change its resources" patch ec example --type=merge \
+  -p '{"spec":{"paused":true,"resources":{"requests":{"cpu":"700m"}}}}'
+paused_status() { [ "$(kjp '{.status.conditions[?(@.type=="Progressing")].status}/{.status.conditions[?(@.type=="Progressing")].reason}' ec example)" = False/Paused ]; }
+kawait "status: Progressing False/Paused" 30 paused_status
+kexpect "paused: the StatefulSet is left alone" 250m get sts example -o 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}'
+kcheck "unpause" patch ec example --type=merge -p '{"spec":{"paused":false}}'
+kawait "unpaused: the StatefulSet follows" 30 \
+  bash -c "[ \"\$($(printf '%q ' "$KUBECTL") --kubeconfig $KCFG get sts example -o 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}')\" = 700m ]"
+
 # --- scale subresource --------------------------------------------------------------------
 kcheck "kubectl scale etcdcluster --replicas=5" scale etcdcluster example --replicas=5
 kexpect "spec.replicas is 5" 5 get ec example -o 'jsonpath={.spec.replicas}'
