@@ -419,5 +419,5 @@ cap_say "operator logs: $n_err ERROR line(s) over $OP_N processes"
 cap_check "the last operator is still running" cap_alive "$OP"
 cap_stop "$OP" TERM 20
 cap_expect "the last operator exits 0 on SIGTERM" 0 "${CAP_EXIT[$OP]}"
-cap_say "RESULT create=${CREATE_SECS}s scale_3_to_5=${UP_SECS}s scale_5_to_3=${DOWN_SECS}s lost_claim=${LOST_SECS:+${LOST_SECS}s}${LOST_SECS:-skipped} lost_claim_zombie=${LOST2_SECS:+${LOST2_SECS}s}${LOST2_SECS:-skipped} operator_kills=$OP_KILLS (each successor waits out the 15 s Lease)"
+cap_say "RESULT create=${CREATE_SECS}s scale_3_to_5=${UP_SECS}s scale_5_to_3=${DOWN_SECS}s lost_claim=${LOST_SECS:-skipped} lost_claim_zombie=${LOST2_SECS:-skipped} operator_kills=$OP_KILLS (each successor waits out the 15 s Lease)"
 cap_finish

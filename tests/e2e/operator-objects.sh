@@ -270,4 +270,7 @@ kcheck "delete EtcdCluster dev" delete ec dev --wait=true --timeout=60s
 kawait "the garbage collector removes every object of dev" 90 \
   bash -c "[ -z \"\$($(printf '%q ' "$KUBECTL") --kubeconfig $KCFG get cm,svc,sts,pdb,pods -l app.kubernetes.io/instance=dev -o name)\" ]"
 cap_check "operator 3 still running" cap_alive op3
+cap_stop op3 TERM 20
+cap_expect "operator 3 exits 0 on SIGTERM" 0 "${CAP_EXIT[op3]}"
+cap_expect "operator 3 released the Lease" "" "$(holder)"
 cap_finish
