@@ -25,37 +25,49 @@ struct KeepAliveWorker {
 }
 
 impl KeepAliveWorker {
-    async fn open(&mut self) -> Result<(), tonic::Status> {
-        let (tx, rx) = mpsc::channel(1);
-        let resp = self.lease.lease_keep_alive(ReceiverStream::new(rx)).await?;
-        self.stream = Some((tx, resp.into_inner()));
-        Ok(())
+    /// Sends one keepalive, opening the stream first if there is none. The request is
+    /// queued before the call is awaited: a grpc-go server (etcd) sends the response
+    /// headers only with its first message, so awaiting the call first would deadlock.
+    async fn send(&mut self) -> Result<&mut Streaming<LeaseKeepAliveResponse>, tonic::Status> {
+        let req = LeaseKeepAliveRequest { id: self.id };
+        if let Some((tx, _)) = &self.stream {
+            if tx.send(req).await.is_err() {
+                return Err(tonic::Status::unavailable("keepalive stream closed"));
+            }
+        } else {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(req).await.map_err(|_| tonic::Status::internal("request channel closed"))?;
+            let resp = self.lease.lease_keep_alive(ReceiverStream::new(rx)).await?;
+            self.stream = Some((tx, resp.into_inner()));
+        }
+        match self.stream.as_mut() {
+            Some((_, rx)) => Ok(rx),
+            None => Err(tonic::Status::internal("no keepalive stream")),
+        }
+    }
+
+    async fn round_trip(&mut self) -> Result<(), tonic::Status> {
+        match self.send().await?.message().await {
+            Ok(Some(r)) if r.ttl > 0 => Ok(()),
+            Ok(Some(_)) => Err(tonic::Status::not_found("lease expired or revoked (TTL 0)")),
+            Ok(None) => Err(tonic::Status::unavailable("keepalive stream ended")),
+            Err(s) => Err(s),
+        }
     }
 }
 
 impl Worker for KeepAliveWorker {
     async fn call(&mut self, _i: u64) -> Result<(), tonic::Status> {
-        if self.stream.is_none() {
-            self.open().await?;
-        }
-        let Some((tx, rx)) = self.stream.as_mut() else {
-            return Err(tonic::Status::internal("no stream"));
-        };
-        let sent = tx.send(LeaseKeepAliveRequest { id: self.id }).await;
-        let result = match sent {
-            Err(_) => Err(tonic::Status::unavailable("keepalive stream closed")),
-            Ok(()) => match rx.message().await {
-                Ok(Some(r)) if r.ttl > 0 => Ok(()),
-                Ok(Some(_)) => Err(tonic::Status::not_found("lease expired or revoked (TTL 0)")),
-                Ok(None) => Err(tonic::Status::unavailable("keepalive stream ended")),
-                Err(s) => Err(s),
-            },
-        };
+        let result = self.round_trip().await;
         if result.is_err() {
             // Reopen on the next request: a broken stream must not fail every later one.
             self.stream = None;
         }
         result
+    }
+
+    fn reset(&mut self) {
+        self.stream = None;
     }
 }
 

@@ -180,6 +180,10 @@ impl Plan {
 pub trait Worker: Send + 'static {
     /// Performs request `i`.
     fn call(&mut self, i: u64) -> impl Future<Output = Result<(), tonic::Status>> + Send;
+
+    /// Called after a request was abandoned at --request-timeout (its future dropped
+    /// midway): drop any state that may be out of step, such as an open stream.
+    fn reset(&mut self) {}
 }
 
 /// Runs the workers concurrently until the plan is exhausted; each request is bounded
@@ -200,7 +204,10 @@ pub async fn run_workers<W: Worker>(ctx: &Ctx, workers: Vec<W>) -> (Recorder, Du
                     match tokio::time::timeout(timeout, w.call(i)).await {
                         Ok(Ok(())) => rec.ok(t.elapsed()),
                         Ok(Err(s)) => rec.status(&s),
-                        Err(_) => rec.error("DeadlineExceeded"),
+                        Err(_) => {
+                            w.reset();
+                            rec.error("DeadlineExceeded");
+                        }
                     }
                     pb.inc(1);
                 }
