@@ -23,6 +23,7 @@
 #                       with `cargo build --release -p capstan` if missing)
 #   CAPSTAN_BENCH_BIN   capstan-bench (default $CARGO_TARGET_DIR/release/capstan-bench;
 #                       built with `cargo build --release -p capstan-bench` if missing)
+#   COMPARE_BUILD=0     never build: fail if a binary is missing
 #   CARGO_TARGET_DIR    default ~/.cache/capstan/target
 #   CAPSTAN_ETCDCTL     etcdctl for health checks (default: the current one next to
 #                       COMPARE_ETCD if there is one, else etcdctl on PATH)
@@ -78,7 +79,7 @@ RAW=${OUT%.md}.d
 # Release binaries at their default paths are built if missing (never the debug ones).
 build_if_missing() { # BIN DEFAULT PACKAGE
   [ -x "$1" ] && return 0
-  if [ "$1" = "$2" ]; then
+  if [ "$1" = "$2" ] && [ "${COMPARE_BUILD:-1}" != 0 ]; then
     cap_say "building $3 (release): cargo build --release -p $3"
     (cd "$ROOT" && cargo build --release -p "$3") || return 1
   fi
