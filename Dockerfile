@@ -14,6 +14,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY proto ./proto
 COPY server ./server
 COPY operator ./operator
+# (a workspace member: cargo loads every member's manifest, even for -p capstan)
+COPY bench ./bench
 RUN cargo build --release --locked -p capstan -p capstan-operator --bin capstan --bin capstan-operator \
     && install -D -m 0755 target/release/capstan /out/capstan \
     && install -D -m 0755 target/release/capstan-operator /out/capstan-operator
