@@ -36,7 +36,9 @@ impl KeepAliveWorker {
             }
         } else {
             let (tx, rx) = mpsc::channel(1);
-            tx.send(req).await.map_err(|_| tonic::Status::internal("request channel closed"))?;
+            tx.send(req)
+                .await
+                .map_err(|_| tonic::Status::internal("request channel closed"))?;
             let resp = self.lease.lease_keep_alive(ReceiverStream::new(rx)).await?;
             self.stream = Some((tx, resp.into_inner()));
         }
