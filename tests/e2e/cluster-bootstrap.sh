@@ -71,6 +71,27 @@ else
   cl_forget m5
 fi
 
+# 4. A member that has run before comes back with an empty data dir (its disk was lost)
+# and state=existing: refused, since rejoining under its ID with an empty log would make
+# its acknowledged entries undurable (and the leader would see its log go backwards).
+if cl_same_binary "$CAPSTAN_BIN" "$CAPSTAN_REF_ETCD"; then
+  cap_say "skipped for etcd: a started member rejoining with an empty data dir"
+else
+  cl_stop m3 KILL
+  rm -rf "$CAP_TMP/$(cl_key m3)/data"
+  cl_spawn m3 existing "$(cl_initial_cluster m1 m2 m3)"
+  if cl_wait_exit m3 30; then
+    cap_pass "m3 with a lost data dir (state=existing) refuses to start (status $(cl_exit m3))"
+    if grep -q 'has already been bootstrapped' "$(cl_log m3)"; then cap_pass "m3 says: member has already been bootstrapped"
+    else cap_fail "m3 does not say why it refused: $(tail -n 1 "$(cl_log m3)" | cut -c1-200)"; fi
+  else
+    cap_fail "m3 with a lost data dir is still running after 30 s"
+    cl_stop m3 KILL
+  fi
+  cl_forget m3
+  cap_check "m1 and m2 are healthy (the leader did not fail)" cap_quiet cl_ctl_eps "$(cl_eps m1 m2)" endpoint health
+fi
+
 cap_expect "the cluster still has 3 members" 3 "$(cl_ctl m1 member list 2>/dev/null | grep -c .)"
 cap_check "the cluster still takes writes" cap_quiet cl_ctl m2 put bs/after ok
 cap_finish

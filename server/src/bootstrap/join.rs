@@ -63,6 +63,20 @@ pub(super) async fn find_self(config: &Config) -> anyhow::Result<(u64, u64)> {
         for url in &urls {
             let Some(resp) = ask_members(&clients, url).await else { continue };
             if let Some(me) = resp.members.iter().find(|m| sorted(&m.peer_urls) == own) {
+                if !me.client_urls.is_empty() {
+                    // It has run before (it published its name and client URLs) and
+                    // its data dir is now empty: its log is lost. Joining with an empty
+                    // log under the same ID would make the leader see a follower's log
+                    // go backwards, and entries this member acknowledged would no
+                    // longer be durable. etcd refuses too; the way back is `member
+                    // remove` and `member add` (a new ID).
+                    bail!(
+                        "member {:x} has already been bootstrapped: its data dir {} holds no data (was it lost?); remove the member (etcdctl member remove {:x}) and add it again",
+                        me.id,
+                        config.data_dir.display(),
+                        me.id
+                    );
+                }
                 tracing::info!(
                     peer = %url,
                     member_id = %format!("{:x}", me.id),
