@@ -369,13 +369,20 @@ impl Server {
     }
 
     pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
-        if !req.serializable {
+        self.before_read(req.serializable).await?;
+        self.range_local(req)
+    }
+
+    /// What a read must pass before it is served from local state: a
+    /// linearizable read waits for a read index, which a learner cannot serve.
+    pub(crate) async fn before_read(&self, serializable: bool) -> Result<(), ServiceError> {
+        if !serializable {
             if self.is_learner() {
                 return Err(ServiceError::Learner);
             }
             self.read_barrier().await?;
         }
-        self.range_local(req)
+        Ok(())
     }
 
     /// etcd's backend quota: a write that would grow the database past

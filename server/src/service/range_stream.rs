@@ -44,12 +44,7 @@ impl Server {
     ) -> impl Stream<Item = Result<RangeResponse, ServiceError>> + Send + 'static {
         let server = Arc::clone(self);
         async_stream::try_stream! {
-            if !req.serializable {
-                if server.is_learner() {
-                    Err(ServiceError::Learner)?;
-                }
-                server.read_barrier().await?;
-            }
+            server.before_read(req.serializable).await?;
             if req.count_only {
                 yield server.range_local(&req)?;
                 return;
