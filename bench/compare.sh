@@ -38,6 +38,8 @@
 #   COMPARE_WATCH_PUTS  puts during watch-fanout, default 100, at COMPARE_WATCH_RATE/s
 #                       (default 10)
 #   COMPARE_TARGET_LEADER=1  send every request to the leader (default: all members)
+#   COMPARE_SYSTEMS     which systems to run, default "etcd capstan" (one alone is for
+#                       quick iterations while optimising; ratios need both)
 #   COMPARE_OUT         the markdown file (default bench/results/compare-<UTC time>.md);
 #                       every capstan-bench output is kept next to it in <name>.d/
 #   COMPARE_SERVING_TIMEOUT  seconds to wait for serving after a restart, default 600
@@ -96,7 +98,7 @@ EXTRAS=$RAW/extras.tsv     # size, metric, system, value
 : >"$RESULTS"
 : >"$EXTRAS"
 
-SYSTEMS=(etcd capstan)
+read -r -a SYSTEMS <<<"${COMPARE_SYSTEMS:-etcd capstan}"
 declare -A SYS_BIN=([etcd]=$COMPARE_ETCD [capstan]=$CAPSTAN_BIN)
 declare -A SYS_NET=() SYS_CPORT=() SYS_PPORT=() SYS_MEMBERS=()
 LEADER_FLAG=()

@@ -10,7 +10,10 @@
 # in the environment, librocksdb-sys links this library instead (still generating its
 # bindings from its bundled headers), so RocksDB is compiled once, not once per variant.
 #
-# usage: scripts/rocksdb-lib.sh [--check]   (--check: exit 0 iff the library is cached)
+# usage: scripts/rocksdb-lib.sh [--release] [--check]
+#   --check:   exit 0 iff the library is cached
+#   --release: the optimised library for `cargo build --release` (cached apart: the
+#              dev-profile one is compiled at -O0, fine for tests, not for benchmarks)
 # Environment: CARGO_TARGET_DIR (where the one-time build happens), CAPSTAN_ROCKSDB_CACHE
 # (default ~/.cache/capstan/rocksdb).
 set -euo pipefail
@@ -20,15 +23,23 @@ say() { printf '[rocksdb-lib] %s\n' "$*" >&2; }
 
 VERSION=$(awk '/^name = "librocksdb-sys"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
 [ -n "$VERSION" ] || { say "librocksdb-sys not found in Cargo.lock"; exit 1; }
-DIR=${CAPSTAN_ROCKSDB_CACHE:-$HOME/.cache/capstan/rocksdb}/$VERSION
+PROFILE_FLAG=() SUFFIX="" CHECK=0
+for arg in "$@"; do
+  case $arg in
+    --release) PROFILE_FLAG=(--release) SUFFIX=-release ;;
+    --check) CHECK=1 ;;
+    *) say "unknown argument $arg"; exit 2 ;;
+  esac
+done
+DIR=${CAPSTAN_ROCKSDB_CACHE:-$HOME/.cache/capstan/rocksdb}/$VERSION$SUFFIX
 if [ -s "$DIR/librocksdb.a" ]; then echo "$DIR"; exit 0; fi
-[ "${1:-}" != --check ] || exit 1
+[ "$CHECK" = 0 ] || exit 1
 
 say "compiling RocksDB for librocksdb-sys $VERSION once (cached in $DIR; 15-25 min on 2 cores)"
 t0=$SECONDS
 # Without ROCKSDB_LIB_DIR the build script compiles the library into its OUT_DIR, which
 # cargo reports in its build-script-executed message.
-OUT=$(env -u ROCKSDB_LIB_DIR -u ROCKSDB_STATIC cargo build -p librocksdb-sys --message-format=json |
+OUT=$(env -u ROCKSDB_LIB_DIR -u ROCKSDB_STATIC cargo build "${PROFILE_FLAG[@]}" -p librocksdb-sys --message-format=json |
   python3 -c 'import json, re, sys
 out = ""
 for line in sys.stdin:

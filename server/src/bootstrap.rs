@@ -159,7 +159,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         snapshots,
         hooks,
     )?;
-    let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync);
+    let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync).context("starting the WAL sync thread")?;
     let pristine = log_store.is_pristine()?;
 
     let heartbeat = config.heartbeat_interval().as_millis() as u64;

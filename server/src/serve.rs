@@ -57,6 +57,11 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
             .await
             .with_context(|| format!("listen tcp {addr}: bind: address already in use or not permitted"))?;
         tracing::info!(address = %addr, "serving peer traffic");
+        // Without TCP_NODELAY, a Raft reply written as several small frames
+        // waits for the peer's delayed ACK (40 ms on Linux) behind Nagle.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let router = peer_router.clone();
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {

@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH_TEXT, MEMBER_ID_HEADER, REMOVED_TEXT};
 use crate::api::error::EtcdError;
-use crate::service::{Server, ServiceError};
+use crate::service::Server;
 
 pub struct PeerService {
     server: Arc<Server>,
@@ -104,8 +104,9 @@ impl Peer for PeerService {
     async fn read_index(&self, request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
         self.admit(&request)?;
         self.require_leader()?;
-        let (read, _) = self.server.raft().get_read_log_id().await.map_err(ServiceError::from_raft_read)?;
-        Ok(Response::new(ReadIndexResponse { index: read.map_or(0, |l| l.index) }))
+        // Joins this leader's next read-index round with its own reads.
+        let index = self.server.read_index().await?;
+        Ok(Response::new(ReadIndexResponse { index }))
     }
 
     async fn lease_keep_alive(&self, request: Request<LeaseKeepAliveRequest>) -> Result<Response<LeaseKeepAliveResponse>, Status> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
 
+use super::log_sync::LogSyncer;
 use super::{Entry, LogId, NodeId, StorageResult, TypeConfig, io_err};
 use crate::storage::schema::{self, raft_meta};
 use crate::storage::{Cf, Engine, StorageError, WriteBatch};
@@ -17,11 +18,14 @@ pub struct LogStore {
     engine: Arc<Engine>,
     /// When false, appends are not fsynced (etcd's `--unsafe-no-fsync`).
     fsync: bool,
+    /// Completes appends after a shared WAL fsync (only when `fsync`).
+    syncer: Option<Arc<LogSyncer>>,
 }
 
 impl LogStore {
-    pub fn new(engine: Arc<Engine>, fsync: bool) -> Self {
-        Self { engine, fsync }
+    pub fn new(engine: Arc<Engine>, fsync: bool) -> std::io::Result<Self> {
+        let syncer = if fsync { Some(Arc::new(LogSyncer::start(engine.clone())?)) } else { None };
+        Ok(Self { engine, fsync, syncer })
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -131,30 +135,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = bincode::serialize(&entry).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
             batch.put(&self.engine, Cf::RaftLog, schema::log_key(entry.log_id.index), bytes);
         }
-        // One synced write per append: every entry openraft hands us at once
-        // (many client batches under load) shares one fsync.
-        let engine = self.engine.clone();
-        let fsync = self.fsync;
-        let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || engine.write(batch, fsync))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r.map_err(std::io::Error::other));
-        match result {
-            Ok(()) => {
-                crate::metrics::global().observe_wal_fsync(started.elapsed());
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                callback.log_io_completed(Err(e));
-                Err(io_err(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other(msg)))
-            }
+        // Written unsynced, so replication can read the entries at once; the
+        // fsync that makes them durable is shared with every other append
+        // queued meanwhile (see log_sync).
+        if let Err(e) = self.engine.write(batch, false) {
+            let msg = e.to_string();
+            callback.log_io_completed(Err(std::io::Error::other(msg.clone())));
+            return Err(io_err(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other(msg)));
         }
+        match &self.syncer {
+            Some(syncer) => syncer.complete_when_durable(callback),
+            None => callback.log_io_completed(Ok(())),
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> StorageResult<()> {
+        if let Some(syncer) = &self.syncer {
+            syncer.barrier().await;
+        }
         let mut batch = WriteBatch::default();
         batch.delete_range(&self.engine, Cf::RaftLog, schema::log_key(log_id.index), schema::log_key(u64::MAX));
         self.engine.write(batch, self.fsync).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))

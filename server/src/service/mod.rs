@@ -13,6 +13,7 @@ mod proposer;
 mod publish;
 mod quorum;
 mod range_stream;
+mod read_index;
 mod transfer;
 
 use std::collections::HashMap;
@@ -141,6 +142,8 @@ pub struct Server {
     transferring: tokio::sync::watch::Sender<bool>,
     /// When this member, leading, last heard from a quorum.
     quorum: quorum::QuorumContact,
+    /// Linearizable reads waiting for the next read-index round.
+    read_indexes: read_index::ReadIndexQueue,
 }
 
 /// Everything the server is built from.
@@ -179,7 +182,9 @@ impl Server {
             peers: parts.peers,
             members: parts.members,
             transferring: tokio::sync::watch::channel(false).0,
+            read_indexes: Default::default(),
         });
+        tokio::spawn(read_index::run(server.clone(), shutdown.clone()));
         tokio::spawn(proposer::run(server.clone(), rx, shutdown.clone()));
         tokio::spawn(publish::run(server.clone(), shutdown.clone()));
         tokio::spawn(quorum::run(server.clone(), shutdown.clone()));
@@ -282,35 +287,48 @@ impl Server {
     /// call (read index), so a local read after it is linearizable. The
     /// leader confirms its leadership with a quorum; a follower asks the
     /// leader for the index and waits for its own apply to reach it.
+    /// Concurrent reads share one confirmation (see [`read_index`]).
     pub async fn read_barrier(&self) -> Result<(), ServiceError> {
-        match tokio::time::timeout(self.options.request_timeout, self.read_index_loop()).await {
+        let barrier = async {
+            let index = self.read_index().await?;
+            self.wait_applied(index).await
+        };
+        let result = match tokio::time::timeout(self.options.request_timeout, barrier).await {
             Ok(result) => result,
-            Err(_) => {
-                crate::metrics::global().slow_read_indexes.inc();
-                Err(ServiceError::Timeout)
-            }
+            Err(_) => Err(ServiceError::Timeout),
+        };
+        match &result {
+            Err(ServiceError::Timeout) => crate::metrics::global().slow_read_indexes.inc(),
+            Err(_) => crate::metrics::global().read_indexes_failed.inc(),
+            Ok(()) => {}
         }
+        result
     }
 
-    async fn read_index_loop(&self) -> Result<(), ServiceError> {
+    /// The commit index as confirmed by the leader after this call began,
+    /// from the next read-index round.
+    pub async fn read_index(&self) -> Result<u64, ServiceError> {
+        self.read_indexes.join().await.unwrap_or(Err(ServiceError::Stopped))
+    }
+
+    /// One read-index round: the leader's commit index, confirmed by a quorum
+    /// heartbeat on the leader, or asked of the leader by a follower.
+    async fn confirm_read_index(&self) -> Result<u64, ServiceError> {
         loop {
             let leader = self.wait_for_leader().await?;
             let result = if leader == self.member_id() {
-                self.raft.ensure_linearizable().await.map(|_| ()).map_err(ServiceError::from_raft_read)
+                self.raft
+                    .get_read_log_id()
+                    .await
+                    .map(|(read, _)| read.map_or(0, |l| l.index))
+                    .map_err(ServiceError::from_raft_read)
             } else {
-                match self.forward_read_index(leader).await {
-                    Ok(index) => self.wait_applied(index).await,
-                    Err(e) => Err(e),
-                }
+                self.forward_read_index(leader).await
             };
             match result {
                 // Leadership moved between looking it up and asking: ask again.
                 Err(ServiceError::NotLeader) => self.wait_for_leader_change(leader).await,
-                Err(e) => {
-                    crate::metrics::global().read_indexes_failed.inc();
-                    return Err(e);
-                }
-                Ok(()) => return Ok(()),
+                other => return other,
             }
         }
     }
@@ -389,7 +407,9 @@ impl Server {
     /// `--quota-backend-bytes` raises the NOSPACE alarm and is refused.
     pub async fn check_quota(&self, request_bytes: usize) -> Result<(), ServiceError> {
         let quota = self.options.quota_backend_bytes;
-        if quota == 0 || self.engine.size_on_disk() + request_bytes as u64 <= quota {
+        let fits = |size: u64| size + request_bytes as u64 <= quota;
+        // A recent size admits most writes cheaply; a refusal is decided on the exact one.
+        if quota == 0 || fits(self.engine.recent_size_on_disk()) || fits(self.engine.size_on_disk()) {
             return Ok(());
         }
         let nospace = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;

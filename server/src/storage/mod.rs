@@ -52,7 +52,22 @@ impl WriteBatch {
 pub struct Engine {
     db: DB,
     path: PathBuf,
+    /// [`Engine::size_on_disk`] as last computed, for the per-write quota check.
+    size_cache: SizeCache,
 }
+
+/// A recently computed database size. Computing it reads eight RocksDB
+/// properties, some under the DB mutex that writers take too; the quota
+/// check before every write only needs a recent value.
+struct SizeCache {
+    opened: std::time::Instant,
+    bytes: std::sync::atomic::AtomicU64,
+    /// Milliseconds after `opened` when `bytes` was computed; `u64::MAX`: never.
+    at_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How stale [`Engine::recent_size_on_disk`] may be.
+const SIZE_CACHE_MS: u64 = 100;
 
 impl Engine {
     /// Opens (creating if needed) the database under `path`.
@@ -66,7 +81,12 @@ impl Engine {
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf.options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Arc::new(Self { db, path: path.to_path_buf() }))
+        let size_cache = SizeCache {
+            opened: std::time::Instant::now(),
+            bytes: Default::default(),
+            at_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+        };
+        Ok(Arc::new(Self { db, path: path.to_path_buf(), size_cache }))
     }
 
     pub fn path(&self) -> &Path {
@@ -147,6 +167,21 @@ impl Engine {
     /// which excludes etcd's WAL too; it is what the backend quota limits.
     pub fn size_on_disk(&self) -> u64 {
         self.state_property_sum("rocksdb.total-sst-files-size") + self.state_property_sum("rocksdb.size-all-mem-tables")
+    }
+
+    /// [`Engine::size_on_disk`] as computed at most [`SIZE_CACHE_MS`] ago.
+    pub fn recent_size_on_disk(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let cache = &self.size_cache;
+        let now = cache.opened.elapsed().as_millis() as u64;
+        let at = cache.at_ms.load(Relaxed);
+        if at != u64::MAX && now.saturating_sub(at) < SIZE_CACHE_MS {
+            return cache.bytes.load(Relaxed);
+        }
+        let bytes = self.size_on_disk();
+        cache.bytes.store(bytes, Relaxed);
+        cache.at_ms.store(now, Relaxed);
+        bytes
     }
 
     /// Bytes of live state-machine data (dbSizeInUse): RocksDB's estimate of live
