@@ -18,7 +18,7 @@ use crate::peer::PeerClients;
 use crate::raft::snapshot::SnapshotStore;
 use crate::raft::state_machine::{Alarms, StateMachine, load_leases};
 use crate::raft::{LogStore, PeerNetwork, PeerNode, Raft};
-use crate::service::{HeaderFactory, Hooks, Server, ServerOptions, ServerParts, Waiters};
+use crate::service::{HeaderFactory, Hooks, Server, RetentionPolicy, ServerOptions, ServerParts, Waiters};
 use crate::storage::schema::{meta, raft_meta};
 use crate::storage::{Cf, Engine, WriteBatch};
 use crate::watch::{WatchConfig, WatchHub};
@@ -149,7 +149,8 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let waiters = Arc::new(Waiters::default());
     let alarms: Alarms = Arc::default();
     let members = Arc::new(MemberTable::new(member_id));
-    let hooks = Arc::new(Hooks { waiters: waiters.clone(), hub: hub.clone() });
+    let (progress_tx, progress) = tokio::sync::watch::channel(Default::default());
+    let hooks = Arc::new(Hooks { waiters: waiters.clone(), hub: hub.clone(), progress: progress_tx });
     let state_machine = StateMachine::open(
         engine.clone(),
         kv.clone(),
@@ -174,10 +175,11 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         // randomized [E, 2E), and its vote requests are granted at once.
         election_timeout_min: (election / 2).max(heartbeat + 1),
         election_timeout_max: (election * 3 / 4).max(heartbeat + 2),
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count.max(1)),
-        // etcd's --snapshot-catchup-entries: log kept after a snapshot so a
-        // slightly lagging follower catches up without one.
-        max_in_snapshot_log_to_keep: config.snapshot_catchup_entries,
+        // Snapshots and log purges are driven by service::log_retention,
+        // which counts requests (etcd's --snapshot-count and
+        // --snapshot-catchup-entries) rather than entries of many requests.
+        snapshot_policy: openraft::SnapshotPolicy::Never,
+        max_in_snapshot_log_to_keep: u64::MAX,
         install_snapshot_timeout: 10_000,
         ..Default::default()
     };
@@ -217,9 +219,10 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         max_learners: config.max_learners.max(0) as usize,
         strict_reconfig_check: config.strict_reconfig_check,
         election_timeout: config.election_timeout(),
+        retention: RetentionPolicy { snapshot_count: config.snapshot_count, catchup: config.snapshot_catchup_entries },
     };
     let headers = HeaderFactory::new(cluster_id, member_id);
-    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options };
+    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options, progress };
     let server = Server::start(parts, shutdown);
     Ok(StartedMember { server, metrics })
 }

@@ -70,6 +70,17 @@ pub trait ApplyHooks: Send + Sync + 'static {
     fn applied(&self, results: Vec<(u64, ApplyResult)>);
     /// The whole state was replaced by a snapshot from the leader.
     fn restored(&self, revision: i64);
+    /// How far this member has applied (drives request-counted snapshots).
+    fn progress(&self, progress: AppliedProgress);
+}
+
+/// How far a member has applied: the last entry's index and the number of
+/// requests applied since the process started (an entry that is not a client
+/// batch counts as one request, as every entry does in etcd).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppliedProgress {
+    pub index: u64,
+    pub requests: u64,
 }
 
 /// The active alarms, shared with the API for Status and request admission.
@@ -87,6 +98,8 @@ pub struct StateMachine {
     receiving: Option<std::path::PathBuf>,
     applied: Option<LogId>,
     membership: StoredMembership,
+    /// Requests applied since the process started.
+    applied_requests: u64,
 }
 
 const NOSPACE: i32 = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
@@ -103,7 +116,7 @@ impl StateMachine {
         hooks: Arc<dyn ApplyHooks>,
     ) -> Result<Self, crate::storage::StorageError> {
         let (applied, membership) = load_meta(&engine, &alarms, &members)?;
-        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership })
+        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership, applied_requests: 0 })
     }
 
     fn apply_one(&self, applier: &mut Applier<'_>, lessor: &mut Lessor, req: InternalRequest) -> Result<AppliedOutput, ApplyError> {
@@ -265,10 +278,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 continue;
             }
             match entry.payload {
-                EntryPayload::Blank => {}
+                EntryPayload::Blank => self.applied_requests += 1,
                 EntryPayload::Normal(p) => {
                     let batch = RequestBatch::decode(p.batch.as_slice())
                         .map_err(|e| io_err(ErrorSubject::Apply(entry.log_id), ErrorVerb::Read, e))?;
+                    self.applied_requests += batch.requests.len().max(1) as u64;
                     for req in batch.requests {
                         let id = req.id;
                         let out = self.apply_one(&mut applier, &mut lessor, req);
@@ -276,6 +290,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
                 EntryPayload::Membership(m) => {
+                    self.applied_requests += 1;
                     let gone: Vec<u64> = self
                         .membership
                         .nodes()
@@ -312,6 +327,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         crate::metrics::global().observe_backend_commit(started.elapsed());
         self.hooks.committed(&events, revision);
         self.hooks.applied(results);
+        if let Some(applied) = self.applied {
+            self.hooks.progress(AppliedProgress { index: applied.index, requests: self.applied_requests });
+        }
         Ok(replies)
     }
 

@@ -8,7 +8,9 @@ mod forward;
 mod header;
 mod ids;
 mod lease_keeper;
+mod log_retention;
 pub mod members;
+pub use log_retention::RetentionPolicy;
 mod proposer;
 mod publish;
 mod quorum;
@@ -35,7 +37,7 @@ use crate::lease::Lessor;
 use crate::membership::MemberTable;
 use crate::mvcc::KvStore;
 use crate::peer::PeerClients;
-use crate::raft::{AppliedOutput, ApplyError, ApplyHooks, ApplyResult, Raft};
+use crate::raft::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult, Raft};
 use crate::raft::state_machine::Alarms;
 use crate::watch::WatchHub;
 
@@ -73,6 +75,7 @@ impl Waiters {
 pub struct Hooks {
     pub waiters: Arc<Waiters>,
     pub hub: Arc<WatchHub>,
+    pub progress: tokio::sync::watch::Sender<AppliedProgress>,
 }
 
 impl ApplyHooks for Hooks {
@@ -83,6 +86,10 @@ impl ApplyHooks for Hooks {
     fn restored(&self, revision: i64) {
         tracing::info!(revision, "state replaced by a snapshot; watchers resynchronize");
         self.hub.resync_all();
+    }
+
+    fn progress(&self, progress: AppliedProgress) {
+        self.progress.send_replace(progress);
     }
 
     fn applied(&self, results: Vec<(u64, ApplyResult)>) {
@@ -121,6 +128,8 @@ pub struct ServerOptions {
     /// Refuse membership changes that would lose quorum (--strict-reconfig-check).
     pub strict_reconfig_check: bool,
     pub election_timeout: Duration,
+    /// When to snapshot and how much log to keep, in requests.
+    pub retention: log_retention::RetentionPolicy,
 }
 
 /// One member's request router: what the gRPC services call.
@@ -159,6 +168,8 @@ pub struct ServerParts {
     pub peers: Arc<PeerClients>,
     pub members: Arc<MemberTable>,
     pub options: ServerOptions,
+    /// The state machine's applied progress (see [`Hooks::progress`]).
+    pub progress: tokio::sync::watch::Receiver<AppliedProgress>,
 }
 
 impl Server {
@@ -185,6 +196,7 @@ impl Server {
             read_indexes: Default::default(),
         });
         tokio::spawn(read_index::run(server.clone(), shutdown.clone()));
+        tokio::spawn(log_retention::run(server.clone(), parts.progress, server.options.retention, shutdown.clone()));
         tokio::spawn(proposer::run(server.clone(), rx, shutdown.clone()));
         tokio::spawn(publish::run(server.clone(), shutdown.clone()));
         tokio::spawn(quorum::run(server.clone(), shutdown.clone()));
