@@ -198,7 +198,7 @@ for size in $SIZES; do
   for s in "${SYSTEMS[@]}"; do
     sys_start "$s" "$size" || { cap_err "$s: $size-member cluster did not start"; exit 1; }
   done
-  cap_say "$size member(s): clusters up (etcd on ${SYS_NET[etcd]}.x, capstan on ${SYS_NET[capstan]}.x)"
+  cap_say "$size member(s): clusters up ($(for s in "${SYSTEMS[@]}"; do printf '%s on %s.x ' "$s" "${SYS_NET[$s]}"; done))"
 
   if [ "$KEYS" -gt 0 ]; then
     for s in "${SYSTEMS[@]}"; do

@@ -66,6 +66,13 @@ struct SizeCache {
     at_ms: std::sync::atomic::AtomicU64,
 }
 
+/// The block cache shared by every column family. The hot data of the key
+/// space (the newest revisions) mostly sits in memtables and the OS page
+/// cache; this holds indexes, filters and recently read blocks.
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
+/// The memory of all memtables together.
+const WRITE_BUFFERS_BYTES: usize = 64 << 20;
+
 /// How stale [`Engine::recent_size_on_disk`] may be.
 const SIZE_CACHE_MS: u64 = 100;
 
@@ -79,7 +86,10 @@ impl Engine {
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1 << 20);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf.options()));
+        // All memtables together stay under this; the largest is flushed first.
+        opts.set_db_write_buffer_size(WRITE_BUFFERS_BYTES);
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf.options(&cache)));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let size_cache = SizeCache {
             opened: std::time::Instant::now(),
