@@ -185,9 +185,11 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     };
     let raft_config = Arc::new(raft_config.validate().context("raft configuration")?);
     let peers = PeerClients::new(member_id, cluster_id, members.clone());
+    let started = state_machine.started();
     let raft = Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone()), log_store, state_machine)
         .await
         .context("starting raft")?;
+    started.store(true, std::sync::atomic::Ordering::Relaxed);
     metrics.spawn_raft_observer(raft.metrics());
     match placement {
         Placement::Form(initial) if pristine => {

@@ -9,6 +9,7 @@
 mod applier;
 mod key_index;
 mod range;
+mod record;
 mod revision;
 #[cfg(test)]
 mod tests;
@@ -95,25 +96,25 @@ impl KvStore {
         let mut state = KvState { current: 1, ..Default::default() };
         let mut live_lease: HashMap<Vec<u8>, i64> = HashMap::new();
         let mut corrupt = None;
-        engine.scan_from(Cf::Kv, &[], |k, v| {
+        engine.scan_all(Cf::Kv, |k, v| {
             let Some((main, sub, tombstone)) = schema::decode_revision_key(k) else {
                 corrupt = Some(Revision::default());
                 return false;
             };
             let rev = Revision::new(main, sub);
-            let Ok(kv) = KeyValue::decode(v) else {
+            let Some(kv) = record::index_fields(v) else {
                 corrupt = Some(rev);
                 return false;
             };
             if tombstone {
-                state.index.tombstone(&kv.key, rev);
-                live_lease.remove(&kv.key);
+                state.index.tombstone(kv.key, rev);
+                live_lease.remove(kv.key);
             } else {
-                state.index.restore_put(&kv.key, rev, kv.create_revision, kv.version);
+                state.index.restore_put(kv.key, rev, kv.create_revision, kv.version);
                 if kv.lease != 0 {
-                    live_lease.insert(kv.key, kv.lease);
-                } else {
-                    live_lease.remove(&kv.key);
+                    live_lease.insert(kv.key.to_vec(), kv.lease);
+                } else if !live_lease.is_empty() {
+                    live_lease.remove(kv.key);
                 }
             }
             state.current = state.current.max(main);
@@ -242,7 +243,7 @@ impl KvStore {
             return Err(MvccError::Compacted);
         }
         let mut crc = 0u32;
-        self.engine.scan_from(Cf::Kv, &[], |k, v| {
+        self.engine.scan_all(Cf::Kv, |k, v| {
             match schema::decode_revision_key(k) {
                 Some((main, _, _)) if main <= rev => {
                     crc = crc32c::crc32c_append(crc, k);

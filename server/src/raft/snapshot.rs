@@ -71,6 +71,11 @@ impl SnapshotStore {
         Ok((snapshot_meta, meta_path))
     }
 
+    /// Where the metadata of `snapshot_meta` is kept.
+    pub fn meta_path(&self, snapshot_meta: &SnapshotMeta) -> PathBuf {
+        self.dir.join(format!("{}.{META_EXT}", snapshot_meta.snapshot_id))
+    }
+
     /// The newest complete snapshot, if any.
     pub fn current(&self) -> Result<Option<SnapshotMeta>, StorageError> {
         let mut best: Option<SnapshotMeta> = None;

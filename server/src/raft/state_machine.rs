@@ -100,6 +100,8 @@ pub struct StateMachine {
     membership: StoredMembership,
     /// Requests applied since the process started.
     applied_requests: u64,
+    /// Set once openraft has started (see [`StateMachine::started`]).
+    started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 const NOSPACE: i32 = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
@@ -116,7 +118,15 @@ impl StateMachine {
         hooks: Arc<dyn ApplyHooks>,
     ) -> Result<Self, crate::storage::StorageError> {
         let (applied, membership) = load_meta(&engine, &alarms, &members)?;
-        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership, applied_requests: 0 })
+        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership, applied_requests: 0, started: Default::default() })
+    }
+
+    /// To be set once `Raft::new` has returned. While openraft starts up it
+    /// asks for the current snapshot only to learn its metadata; packing the
+    /// snapshot for sending (a copy of the whole database) is left for when
+    /// a follower needs it, instead of delaying every restart.
+    pub fn started(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.started.clone()
     }
 
     fn apply_one(&self, applier: &mut Applier<'_>, lessor: &mut Lessor, req: InternalRequest) -> Result<AppliedOutput, ApplyError> {
@@ -382,6 +392,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         let err = |e: crate::storage::StorageError| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e);
         let Some(meta) = self.snapshots.current().map_err(err)? else { return Ok(None) };
+        if !self.started.load(std::sync::atomic::Ordering::Relaxed) {
+            // Startup: only the metadata is used; the data handle is the metadata file.
+            let path = self.snapshots.meta_path(&meta);
+            let file = tokio::fs::File::open(&path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+            return Ok(Some(Snapshot { meta, snapshot: Box::new(file) }));
+        }
         let snapshots = self.snapshots.clone();
         let for_packing = meta.clone();
         let path = tokio::task::spawn_blocking(move || snapshots.archive(&for_packing))
