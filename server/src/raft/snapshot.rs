@@ -1,10 +1,12 @@
-//! Raft snapshots as files. A snapshot is a RocksDB checkpoint of the member's
-//! database (`<id>.db/`, hard links to the SST files, so taking one every
-//! `--snapshot-count` entries is cheap) with its openraft metadata beside it in
-//! `<id>.meta`. Only when a follower needs it is the checkpoint packed into a
-//! tar archive (`<id>.tar`), which the leader streams in chunks (openraft's
-//! chunked transport over the peer gRPC service); the follower unpacks it and
-//! replaces its state machine's column families with the snapshot's.
+//! Raft snapshots as files. The member's database is its own snapshot: taking
+//! one (every `--snapshot-count` requests) records only its openraft metadata
+//! (`<id>.meta`: the applied log id and membership at that moment), so that
+//! openraft may purge the log behind it. Only when a follower needs the data
+//! is a RocksDB checkpoint of the database made (`<id>.db/`, hard links to
+//! the SST files) and packed into a tar archive (`<id>.tar`), which the leader
+//! streams in chunks (openraft's chunked transport over the peer gRPC
+//! service); the follower unpacks it and replaces its state machine's column
+//! families with the snapshot's.
 //!
 //! Only the newest snapshot is kept. Installation is restartable: the path of
 //! the unpacked checkpoint is recorded before the copy starts and cleared after
@@ -42,33 +44,67 @@ impl SnapshotStore {
         Ok(Self { dir })
     }
 
-    /// Checkpoints the database as of now. The checkpoint is taken between
-    /// two applied batches, and its metadata (last applied log id and
-    /// membership) is read at that same moment. Returns the metadata and the
-    /// path of the metadata file.
-    pub fn build(&self, engine: &Engine, kv: &KvStore) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+    /// Records a snapshot of the database as of now: its metadata only (the
+    /// data is the live database until a follower needs a copy, see
+    /// [`SnapshotStore::packed`]). Taken between two applied batches. Returns
+    /// the metadata and the path of the metadata file.
+    pub fn record(&self, engine: &Engine, kv: &KvStore) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+        let (applied, membership) = kv.with_applies_paused(|| applied_meta(engine))?;
+        let snapshot_meta = self.new_meta(applied, membership)?;
+        let meta_path = self.meta_path(&snapshot_meta);
+        std::fs::write(&meta_path, encode(&snapshot_meta)?)?;
+        self.keep_only(&snapshot_meta.snapshot_id)?;
+        Ok((snapshot_meta, meta_path))
+    }
+
+    /// The newest snapshot packed for sending: its own archive if it has
+    /// data, else a new snapshot checkpointed from the database now (which
+    /// replaces it: newer, and with data). Returns its metadata and archive.
+    pub fn packed(&self, engine: &Engine, kv: &KvStore, current: SnapshotMeta) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+        let has_data = |m: &SnapshotMeta| {
+            let id = &m.snapshot_id;
+            self.dir.join(format!("{id}.{ARCHIVE_EXT}")).exists() || self.dir.join(format!("{id}.{CHECKPOINT_EXT}")).exists()
+        };
+        let snapshot_meta = if has_data(&current) { current } else { self.checkpoint(engine, kv)? };
+        let archive = self.archive(&snapshot_meta)?;
+        Ok((snapshot_meta, archive))
+    }
+
+    /// Checkpoints the database as of now, between two applied batches,
+    /// with the metadata read at that same moment.
+    fn checkpoint(&self, engine: &Engine, kv: &KvStore) -> Result<SnapshotMeta, StorageError> {
+        let started = std::time::Instant::now();
         let staging = self.dir.join(format!(".tmp-{}", std::process::id()));
         if staging.exists() {
             std::fs::remove_dir_all(&staging)?;
         }
         let (applied, membership) = kv.with_applies_paused(|| -> Result<_, StorageError> {
-            let applied: Option<LogId> = read_meta(engine, meta::APPLIED)?.flatten();
-            let membership: StoredMembership = read_meta(engine, meta::MEMBERSHIP)?.unwrap_or_default();
+            let meta = applied_meta(engine)?;
             engine.checkpoint(&staging)?;
-            Ok((applied, membership))
+            Ok(meta)
         })?;
+        let snapshot_meta = match self.new_meta(applied, membership) {
+            Ok(m) => m,
+            Err(e) => {
+                std::fs::remove_dir_all(&staging)?;
+                return Err(e);
+            }
+        };
+        let id = &snapshot_meta.snapshot_id;
+        std::fs::rename(&staging, self.dir.join(format!("{id}.{CHECKPOINT_EXT}")))?;
+        std::fs::write(self.meta_path(&snapshot_meta), encode(&snapshot_meta)?)?;
+        self.keep_only(id)?;
+        tracing::info!(snapshot = %id, elapsed_ms = started.elapsed().as_millis() as u64, "checkpointed the database for a snapshot");
+        Ok(snapshot_meta)
+    }
+
+    fn new_meta(&self, applied: Option<LogId>, membership: StoredMembership) -> Result<SnapshotMeta, StorageError> {
         let Some(applied) = applied else {
-            std::fs::remove_dir_all(&staging)?;
             return Err(StorageError::Io(std::io::Error::other("nothing applied yet")));
         };
         let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let id = format!("{}-{}-{}", applied.leader_id.term, applied.index, millis);
-        let snapshot_meta = SnapshotMeta { last_log_id: Some(applied), last_membership: membership, snapshot_id: id.clone() };
-        std::fs::rename(&staging, self.dir.join(format!("{id}.{CHECKPOINT_EXT}")))?;
-        let meta_path = self.dir.join(format!("{id}.{META_EXT}"));
-        std::fs::write(&meta_path, encode(&snapshot_meta)?)?;
-        self.keep_only(&id)?;
-        Ok((snapshot_meta, meta_path))
+        Ok(SnapshotMeta { last_log_id: Some(applied), last_membership: membership, snapshot_id: id })
     }
 
     /// Where the metadata of `snapshot_meta` is kept.
@@ -82,9 +118,6 @@ impl SnapshotStore {
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
             if path.extension().and_then(|e| e.to_str()) != Some(META_EXT) {
-                continue;
-            }
-            if !path.with_extension(ARCHIVE_EXT).exists() && !path.with_extension(CHECKPOINT_EXT).exists() {
                 continue;
             }
             let Ok(m) = bincode::deserialize::<SnapshotMeta>(&std::fs::read(&path)?) else { continue };
@@ -183,6 +216,13 @@ impl SnapshotStore {
         }
         Ok(())
     }
+}
+
+/// The applied log id and membership stored with the state machine.
+fn applied_meta(engine: &Engine) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+    let applied: Option<LogId> = read_meta(engine, meta::APPLIED)?.flatten();
+    let membership: StoredMembership = read_meta(engine, meta::MEMBERSHIP)?.unwrap_or_default();
+    Ok((applied, membership))
 }
 
 fn read_meta<T: serde::de::DeserializeOwned>(engine: &Engine, key: &[u8]) -> Result<Option<T>, StorageError> {

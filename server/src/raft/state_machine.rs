@@ -398,9 +398,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let file = tokio::fs::File::open(&path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
             return Ok(Some(Snapshot { meta, snapshot: Box::new(file) }));
         }
-        let snapshots = self.snapshots.clone();
-        let for_packing = meta.clone();
-        let path = tokio::task::spawn_blocking(move || snapshots.archive(&for_packing))
+        let (snapshots, engine, kv) = (self.snapshots.clone(), self.engine.clone(), self.kv.clone());
+        let (meta, path) = tokio::task::spawn_blocking(move || snapshots.packed(&engine, &kv, meta))
             .await
             .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, std::io::Error::other(e)))?
             .map_err(err)?;
@@ -433,14 +432,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         let (engine, kv, snapshots) = (self.engine.clone(), self.kv.clone(), self.snapshots.clone());
         let started = Instant::now();
-        let built = tokio::task::spawn_blocking(move || snapshots.build(&engine, &kv))
+        let built = tokio::task::spawn_blocking(move || snapshots.record(&engine, &kv))
             .await
             .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, std::io::Error::other(e)))?;
         let (meta, meta_path) = built.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
         // openraft keeps only the metadata of a snapshot it asked for; the data
-        // is packed from the checkpoint when a follower needs it.
+        // is checkpointed and packed when a follower needs it.
         let file = tokio::fs::File::open(&meta_path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
-        tracing::info!(snapshot = %meta.snapshot_id, elapsed_ms = started.elapsed().as_millis() as u64, "took raft snapshot (checkpoint)");
+        tracing::info!(snapshot = %meta.snapshot_id, elapsed_ms = started.elapsed().as_millis() as u64, "took raft snapshot (metadata; the database is its data)");
         Ok(Snapshot { meta, snapshot: Box::new(file) })
     }
 }
