@@ -73,6 +73,9 @@ const BLOCK_CACHE_BYTES: usize = 32 << 20;
 /// The memory of all memtables together.
 const WRITE_BUFFERS_BYTES: usize = 64 << 20;
 
+/// The WAL kept before memtables holding its oldest data are flushed.
+const MAX_WAL_BYTES: u64 = 64 << 20;
+
 /// How stale [`Engine::recent_size_on_disk`] may be.
 const SIZE_CACHE_MS: u64 = 100;
 
@@ -88,6 +91,10 @@ impl Engine {
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         // All memtables together stay under this; the largest is flushed first.
         opts.set_db_write_buffer_size(WRITE_BUFFERS_BYTES);
+        // A WAL file lives until every family with data in it is flushed; past
+        // this much WAL the oldest families are flushed, which bounds both the
+        // disk it takes and what a restart after a crash must replay.
+        opts.set_max_total_wal_size(MAX_WAL_BYTES);
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf.options(&cache)));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
@@ -215,6 +222,14 @@ impl Engine {
     pub fn live_data_size(&self) -> u64 {
         let live = self.state_property_sum("rocksdb.estimate-live-data-size") + self.state_property_sum("rocksdb.size-all-mem-tables");
         live.min(self.size_on_disk())
+    }
+
+    /// Flushes every memtable to disk, so that the next start replays no WAL
+    /// (done at a clean shutdown).
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        let cfs: Vec<_> = Cf::ALL.iter().map(|cf| self.cf(*cf)).collect();
+        self.db.flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())?;
+        Ok(())
     }
 
     /// Full compaction of every family: RocksDB's equivalent of etcd's defragment.
