@@ -94,10 +94,10 @@ pub(super) async fn run(
             }
         }
         let snapshot_index = metrics.borrow_and_update().snapshot.map(|s| s.index);
-        if let Some(upto) = planner.purge_due(snapshot_index) {
-            if server.raft.trigger().purge_log(upto).await.is_err() {
-                return;
-            }
+        if let Some(upto) = planner.purge_due(snapshot_index)
+            && server.raft.trigger().purge_log(upto).await.is_err()
+        {
+            return;
         }
     }
 }
