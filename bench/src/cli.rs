@@ -150,6 +150,19 @@ pub struct KeyOpts {
     pub key_prefix: String,
 }
 
+impl KeyOpts {
+    /// These options as they appear in a report's `config`.
+    pub fn report_config(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut config = serde_json::Map::new();
+        config.insert("key_size".into(), self.key_size.into());
+        config.insert("val_size".into(), self.val_size.into());
+        config.insert("key_space_size".into(), self.key_space_size.into());
+        config.insert("sequential_keys".into(), self.sequential_keys.into());
+        config.insert("key_prefix".into(), self.key_prefix.clone().into());
+        config
+    }
+}
+
 /// `put` options.
 #[derive(Debug, Args, Clone)]
 pub struct PutOpts {

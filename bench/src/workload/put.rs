@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tonic::transport::Channel;
 
-use super::{Ctx, KeyGen, Worker, obj, random_value, run_workers};
+use super::{Ctx, KeyGen, Worker, random_value, run_workers};
 use crate::cli::PutOpts;
 use crate::stats::Report;
 
@@ -42,12 +42,6 @@ pub async fn run(ctx: &Ctx, opts: &PutOpts) -> anyhow::Result<Report> {
         .collect();
     let (rec, elapsed) = run_workers(ctx, workers).await;
     let mut rep = rec.report("put", elapsed);
-    rep.config = obj(serde_json::json!({
-        "key_size": opts.keys.key_size,
-        "val_size": opts.keys.val_size,
-        "key_space_size": opts.keys.key_space_size,
-        "sequential_keys": opts.keys.sequential_keys,
-        "key_prefix": opts.keys.key_prefix,
-    }));
+    rep.config = opts.keys.report_config();
     Ok(rep)
 }

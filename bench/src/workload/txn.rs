@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tonic::transport::Channel;
 
-use super::{Ctx, KeyGen, Worker, obj, random_value, run_workers};
+use super::{Ctx, KeyGen, Worker, random_value, run_workers};
 use crate::cli::TxnPutOpts;
 use crate::stats::Report;
 
@@ -67,13 +67,7 @@ pub async fn run(ctx: &Ctx, opts: &TxnPutOpts) -> anyhow::Result<Report> {
         .collect();
     let (rec, elapsed) = run_workers(ctx, workers).await;
     let mut rep = rec.report("txn-put", elapsed);
-    rep.config = obj(serde_json::json!({
-        "txn_ops": opts.txn_ops,
-        "key_size": opts.keys.key_size,
-        "val_size": opts.keys.val_size,
-        "key_space_size": opts.keys.key_space_size,
-        "sequential_keys": opts.keys.sequential_keys,
-        "key_prefix": opts.keys.key_prefix,
-    }));
+    rep.config = opts.keys.report_config();
+    rep.config.insert("txn_ops".into(), opts.txn_ops.into());
     Ok(rep)
 }
