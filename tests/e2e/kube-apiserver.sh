@@ -47,8 +47,12 @@
 # timeout: 3600
 set -u
 CAP_TEST_NAME=kube-apiserver
+# shellcheck source=tests/lib/kube.sh
+. "$(dirname "$0")/../lib/kube.sh"    # kubectl helpers: k, kr, kcheck, kexpect, krefuse, kawait
 # shellcheck source=tests/lib/cluster.sh
 . "$(dirname "$0")/../lib/cluster.sh"
+# The soak's lists and watches are slower than the operator suites' calls.
+KUBE_K_TIMEOUT=120 KUBE_K_REQUEST_TIMEOUT=60s
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cap_require_bin "$CAPSTAN_BIN" || exit 1
 command -v openssl >/dev/null 2>&1 || cap_skip "no openssl (needed for the API server's certificates)"
@@ -159,39 +163,6 @@ current-context: capstan-e2e
 EOF
 export KAPI_CA=$PKI/ca.crt KAPI_CERT=$PKI/admin.crt KAPI_KEY=$PKI/admin.key
 
-# k ARGS...: kubectl against our API server, bounded in time; output (stdout+stderr) in
-# K_OUT, status returned.
-k() { timeout 120 "$KUBECTL" --kubeconfig "$KCFG" --cache-dir "$CAP_TMP/kcache" --request-timeout=60s "$@"; }
-K_OUT=
-kr() { K_OUT=$(k "$@" 2>&1); }
-# kcheck DESC ARGS...: pass if kubectl ARGS succeeds (output shown on failure).
-kcheck() {
-  local d=$1; shift
-  if kr "$@"; then cap_pass "$d"; else cap_fail "$d: kubectl $*"; head -n 5 <<<"$K_OUT" | sed 's/^/    /'; fi
-}
-# kexpect DESC EXPECTED ARGS...: kubectl ARGS must succeed and print EXPECTED.
-kexpect() {
-  local d=$1 want=$2; shift 2
-  if kr "$@" && [ "$K_OUT" == "$want" ]; then cap_pass "$d"
-  else cap_fail "$d: expected [$want], got [$(head -c 300 <<<"$K_OUT")]"; fi
-}
-# krefuse DESC PATTERN ARGS...: kubectl ARGS must fail with output matching PATTERN (ERE).
-krefuse() {
-  local d=$1 pat=$2; shift 2
-  if kr "$@"; then cap_fail "$d: succeeded: $(head -c 200 <<<"$K_OUT")"
-  elif grep -qE "$pat" <<<"$K_OUT"; then cap_pass "$d"
-  else cap_fail "$d: expected /$pat/, got [$(head -c 300 <<<"$K_OUT")]"; fi
-}
-# await DESC TIMEOUT CMD...: poll CMD (every 0.5 s) until it succeeds.
-await() {
-  local d=$1 limit=$2 start=$SECONDS; shift 2
-  while ((SECONDS - start < limit)); do
-    if "$@" >/dev/null 2>&1; then cap_pass "$d ($((SECONDS - start)) s)"; return 0; fi
-    sleep 0.5
-  done
-  cap_fail "$d: not within ${limit} s"
-  return 1
-}
 # count_of ARGS...: number of lines printed by `kubectl ARGS -o name`.
 count_of() { k "$@" -o name 2>/dev/null | grep -c .; }
 count_is() { local n=$1; shift; [ "$(count_of "$@")" = "$n" ]; }
@@ -250,7 +221,7 @@ if [ "$USE_KCM" = 1 ]; then
   cap_spawn kcm "-" "$KCM" --kubeconfig="$KCFG" \
     --controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller \
     --leader-elect=true --secure-port=0 --v=2
-  await "kube-controller-manager holds its leader lease" 90 \
+  kawait "kube-controller-manager holds its leader lease" 90 \
     k get lease -n kube-system kube-controller-manager
 fi
 phase ""
@@ -358,7 +329,7 @@ kcheck "CRD established" wait --for condition=established --timeout=60s crd/widg
 for i in $(seq 1 10); do
   printf -- '---\napiVersion: capstan.test/v1\nkind: Widget\nmetadata: {name: w%02d, namespace: cap-work}\nspec: {size: %d, color: blue}\n' "$i" "$i"
 done >"$CAP_TMP/widgets.yaml"
-await "custom resource served" 60 k get widgets -n cap-work
+kawait "custom resource served" 60 k get widgets -n cap-work
 kcheck "create 10 custom objects" create -f "$CAP_TMP/widgets.yaml"
 cap_expect "list custom objects" 10 "$(count_of get widgets -n cap-work)"
 kexpect "get custom object" "5 blue" get widget w05 -n cap-work -o 'jsonpath={.spec.size} {.spec.color}'
@@ -380,17 +351,17 @@ phase deployments
 kcheck "create deployment" create deployment web -n cap-work --image=registry.k8s.io/pause:3.10 --replicas=3
 kexpect "get deployment" 3 get deploy web -n cap-work -o 'jsonpath={.spec.replicas}'
 if [ "$USE_KCM" = 1 ]; then
-  await "deployment controller creates a ReplicaSet" 60 count_is 1 get rs -n cap-work -l app=web
-  await "replicaset controller creates 3 Pods" 60 count_is 3 get pods -n cap-work -l app=web
+  kawait "deployment controller creates a ReplicaSet" 60 count_is 1 get rs -n cap-work -l app=web
+  kawait "replicaset controller creates 3 Pods" 60 count_is 3 get pods -n cap-work -l app=web
   kcheck "scale deployment to 5" scale deploy web -n cap-work --replicas=5
-  await "5 Pods" 60 count_is 5 get pods -n cap-work -l app=web
+  kawait "5 Pods" 60 count_is 5 get pods -n cap-work -l app=web
   kcheck "change the image (rollout)" set image deploy/web -n cap-work pause=registry.k8s.io/pause:3.9
-  await "rollout creates a second ReplicaSet" 60 count_is 2 get rs -n cap-work -l app=web
+  kawait "rollout creates a second ReplicaSet" 60 count_is 2 get rs -n cap-work -l app=web
   observed() { [ "$(k get deploy web -n cap-work -o 'jsonpath={.status.observedGeneration} {.metadata.generation}' | awk '{print ($1 == $2)}')" = 1 ]; }
-  await "deployment status observed the new generation" 60 observed
+  kawait "deployment status observed the new generation" 60 observed
   kcheck "delete deployment" delete deploy web -n cap-work --cascade=background
-  await "garbage collector deletes its ReplicaSets" 90 count_is 0 get rs -n cap-work -l app=web
-  await "and their Pods" 90 count_is 0 get pods -n cap-work -l app=web
+  kawait "garbage collector deletes its ReplicaSets" 90 count_is 0 get rs -n cap-work -l app=web
+  kawait "and their Pods" 90 count_is 0 get pods -n cap-work -l app=web
 else
   kcheck "scale deployment (object only)" scale deploy web -n cap-work --replicas=5
   kexpect "scaled" 5 get deploy web -n cap-work -o 'jsonpath={.spec.replicas}'
@@ -470,8 +441,8 @@ while True:
 }
 start_watch cm configmaps
 start_watch sec secrets
-await "kubectl watch on configmaps (etcd watch) established" 30 watch_established cm
-await "kubectl watch on secrets (watch cache) established" 30 watch_established sec
+kawait "kubectl watch on configmaps (etcd watch) established" 30 watch_established cm
+kawait "kubectl watch on secrets (watch cache) established" 30 watch_established sec
 NW=20
 t0=$(cl_now)
 for ((i = 1; i <= NW; i++)); do k create cm "w-$i" -n cap-watch --from-literal=v=0 >/dev/null 2>&1 || cap_fail "create w-$i"; done
@@ -484,8 +455,8 @@ for ((i = 1; i <= NW / 2; i++)); do
 done
 cap_say "watch window: $((NW * 3)) ConfigMap and $((NW / 2 * 3)) Secret changes in $(cl_elapsed "$t0") s"
 nev() { [ "$(watch_events "$1" | grep -c .)" -ge "$2" ]; }
-await "configmap watch saw all $((NW * 3)) events" 30 nev cm $((NW * 3))
-await "secret watch saw all $((NW / 2 * 3)) events" 30 nev sec $((NW / 2 * 3))
+kawait "configmap watch saw all $((NW * 3)) events" 30 nev cm $((NW * 3))
+kawait "secret watch saw all $((NW / 2 * 3)) events" 30 nev sec $((NW / 2 * 3))
 sleep 1
 cap__kill_pid "$WPID_cm" TERM 2; cap__kill_pid "$WPID_sec" TERM 2
 check_watch() { # NAME PREFIX N KIND: the events, in order, and increasing resourceVersions
@@ -556,7 +527,7 @@ kexpect "counter = 24 (conflicts retried: $(grep -c . "$CAP_TMP/conflicts"))" 24
 # now the CRD goes, with its objects
 kcheck "delete the CRD" delete crd widgets.capstan.test --wait=true --timeout=90s
 crs_gone() { [ "$(ekeys /registry/capstan.test/)" = 0 ]; }
-await "its custom objects are gone from etcd" 60 crs_gone
+kawait "its custom objects are gone from etcd" 60 crs_gone
 
 # --- soak: churn while compaction and lease expiry happen ---------------------------------
 phase soak
@@ -617,7 +588,7 @@ R=$(kapi page /api/v1/namespaces/cap-page/configmaps "$CHUNK" "$OLD_CONT")
 cap_expect "continue token from before the compaction: 410" 410 "$(jpath 'd["status"]' <<<"$R")"
 if ((SECONDS - T_EVENT >= 80)); then
   event_gone() { ! k get event capstan-e2e-event -n cap-work >/dev/null 2>&1 && [ "$(ekeys /registry/events/cap-work/capstan-e2e-event)" = 0 ]; }
-  await "the Event expired with its lease" 60 event_gone
+  kawait "the Event expired with its lease" 60 event_gone
 else
   cap_say "(soak shorter than the event TTL: Event expiry not checked)"
 fi
@@ -626,7 +597,7 @@ cap_check "master lease key in etcd, with a lease" test "$(ectl get /registry/ma
 # --- cleanup ------------------------------------------------------------------------------
 phase cleanup
 kcheck "delete all ConfigMaps of cap-page (deletecollection)" delete cm -n cap-page --all
-await "cap-page is empty" 30 count_is 0 get cm -n cap-page -l batch=page
+kawait "cap-page is empty" 30 count_is 0 get cm -n cap-page -l batch=page
 if [ "$USE_KCM" = 1 ]; then
   kcheck "delete namespaces" delete ns cap-work cap-page cap-watch --wait=true --timeout=120s
   cap_check "their keys are gone from etcd" test "$(ekeys /registry/configmaps/cap-)$(ekeys /registry/secrets/cap-)" = 00

@@ -147,8 +147,12 @@ kube_kcm() {
   kawait "kube-controller-manager holds its leader lease" 90 k get lease -n kube-system kube-controller-manager
 }
 
-# k ARGS...: kubectl as admin, bounded in time.
-k() { timeout 60 "$KUBECTL" --kubeconfig "$KCFG" --cache-dir "$CAP_TMP/kcache" --request-timeout=30s "$@"; }
+# k ARGS...: kubectl as admin, bounded in time (KUBE_K_TIMEOUT seconds in all, default
+# 60; KUBE_K_REQUEST_TIMEOUT per request, default 30s).
+k() {
+  timeout "${KUBE_K_TIMEOUT:-60}" "$KUBECTL" --kubeconfig "$KCFG" --cache-dir "$CAP_TMP/kcache" \
+    --request-timeout="${KUBE_K_REQUEST_TIMEOUT:-30s}" "$@"
+}
 K_OUT=
 kr() { K_OUT=$(k "$@" 2>&1); }
 # kcheck DESC ARGS...: pass if kubectl ARGS succeeds.
