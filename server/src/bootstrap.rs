@@ -92,8 +92,8 @@ enum Placement {
 /// Finds this member's id and cluster id: from the data dir if it has them,
 /// else from the configuration (new cluster) or from running peers (join).
 async fn place(config: &Config, engine: &Engine) -> anyhow::Result<(u64, u64, Placement)> {
-    let stored_member = engine.get(Cf::RaftMeta, raft_meta::MEMBER_ID)?.as_deref().and_then(crate::storage::schema::decode_u64);
-    let stored_cluster = engine.get(Cf::Meta, meta::CLUSTER_ID)?.as_deref().and_then(crate::storage::schema::decode_u64);
+    let stored_member = engine.get_decoded(Cf::RaftMeta, raft_meta::MEMBER_ID, crate::storage::schema::decode_u64_exact)?;
+    let stored_cluster = engine.get_decoded(Cf::Meta, meta::CLUSTER_ID, crate::storage::schema::decode_u64_exact)?;
     if let (Some(member), Some(cluster)) = (stored_member, stored_cluster) {
         tracing::info!(
             member_id = %format!("{member:x}"),
@@ -117,6 +117,7 @@ async fn place(config: &Config, engine: &Engine) -> anyhow::Result<(u64, u64, Pl
 
 pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<StartedMember> {
     let data_dir = PathBuf::from(&config.data_dir);
+    prepare_data_dir(&data_dir)?;
     let engine = Engine::open(&data_dir.join("member").join("db"))
         .with_context(|| format!("opening data dir {}", data_dir.display()))?;
     let snapshots = SnapshotStore::open(data_dir.join("member").join("snap")).context("opening the snapshot directory")?;
@@ -227,4 +228,64 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options, progress };
     let server = Server::start(parts, shutdown);
     Ok(StartedMember { server, metrics })
+}
+
+/// The data dir's mode, as etcd's: readable by this user only.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates the data dir (and its `member/`) readable by this user only, as
+/// etcd does; an existing one that others may read is used, with etcd's
+/// warning.
+fn prepare_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let create = |dir: &std::path::Path| {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("cannot access data directory {}", dir.display()))
+    };
+    create(data_dir)?;
+    let mode = std::fs::metadata(data_dir)?.permissions().mode() & 0o777;
+    if mode != PRIVATE_DIR_MODE {
+        tracing::warn!(
+            error = %format!(
+                "directory {:?} exist, but the permission is {:?}. The recommended permission is \"-rwx------\" to prevent possible unprivileged access to the data",
+                data_dir.display().to_string(),
+                mode_string(mode)
+            ),
+            "check file permission"
+        );
+    }
+    create(&data_dir.join("member"))
+}
+
+/// `ls -l` style text of a directory mode (Go's `os.FileMode.String`).
+fn mode_string(mode: u32) -> String {
+    let mut s = String::from("d");
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_new_data_dir_is_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a").join("data");
+        prepare_data_dir(&dir).unwrap();
+        for d in [dir.clone(), dir.join("member")] {
+            assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, PRIVATE_DIR_MODE, "{}", d.display());
+        }
+        assert_eq!(mode_string(0o755), "drwxr-xr-x");
+    }
 }

@@ -23,7 +23,7 @@ use parking_lot::RwLock;
 use prost::Message;
 
 use crate::storage::schema::{self, meta};
-use crate::storage::{Cf, Engine, StorageError};
+use crate::storage::{Cf, Engine, ReadView, StorageError};
 
 pub use applier::{Applier, LeaseChange};
 pub use key_index::{IndexedRevision, KeyIndex};
@@ -123,11 +123,11 @@ impl KvStore {
         if let Some(rev) = corrupt {
             return Err(MvccError::Corrupt(rev));
         }
-        if let Some(v) = engine.get(Cf::Meta, meta::CURRENT_REV)? {
-            state.current = state.current.max(schema::decode_i64(&v).unwrap_or(1));
+        if let Some(current) = engine.get_decoded(Cf::Meta, meta::CURRENT_REV, schema::decode_i64_exact)? {
+            state.current = state.current.max(current);
         }
-        if let Some(v) = engine.get(Cf::Meta, meta::COMPACTED_REV)? {
-            state.compacted = schema::decode_i64(&v).unwrap_or(0);
+        if let Some(compacted) = engine.get_decoded(Cf::Meta, meta::COMPACTED_REV, schema::decode_i64_exact)? {
+            state.compacted = compacted;
         }
         let mut attachments: RecoveredAttachments = HashMap::new();
         for (key, lease) in live_lease {
@@ -161,40 +161,59 @@ impl KvStore {
         Applier::new(&self.engine, self.state.write())
     }
 
-    /// Serves a Range request (header left for the caller to fill).
+    /// Serves a Range request (the header carries only the revision; the
+    /// caller fills the rest). The store lock is held only to resolve the
+    /// revisions from the index and to pin a view of the database; values
+    /// are read from that view after the lock is released, so a large read
+    /// never holds up the apply of later writes (and the heartbeats behind it).
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, MvccError> {
+        let (plan, view) = self.plan_range(req)?;
+        plan.execute(&ViewValues(&view))
+    }
+
+    /// The locked half of [`KvStore::range`].
+    fn plan_range(&self, req: &RangeRequest) -> Result<(range::RangePlan, ReadView<'_>), MvccError> {
         let st = self.state.read();
-        range::range(&st, &DiskValues(&self.engine), req)
+        let rev = range::read_revision(&st, req.revision)?;
+        let mut plan = range::plan(&st, req, rev);
+        plan.header_revision = Some(st.current);
+        // Taken under the lock: the view holds exactly the batches the index does.
+        Ok((plan, self.engine.read_view()))
     }
 
     /// The version of `key` visible at `rev`, if any (used for watch prev_kv).
     pub fn get_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, MvccError> {
-        let st = self.state.read();
-        if rev < st.compacted {
-            return Err(MvccError::Compacted);
-        }
-        let Some((_, r)) = st.index.range(key, b"", rev).into_iter().next() else {
-            return Ok(None);
+        let (modified, view) = {
+            let st = self.state.read();
+            if rev < st.compacted {
+                return Err(MvccError::Compacted);
+            }
+            let Some((_, r)) = st.index.range(key, b"", rev).into_iter().next() else {
+                return Ok(None);
+            };
+            (r.modified, self.engine.read_view())
         };
-        let mut v = DiskValues(&self.engine).fetch(&[r.modified])?;
-        Ok(v.pop())
+        Ok(ViewValues(&view).fetch(&[modified])?.pop())
     }
 
     /// Events with revision in `[from, to]` on keys in `[key, end)`, at most
     /// about `max` of them (never splitting a revision). Returns the events and
     /// the last revision fully covered.
     pub fn history(&self, key: &[u8], end: &[u8], from: i64, to: i64, max: usize) -> Result<(Vec<Event>, i64), MvccError> {
-        {
+        // A compaction applied after the check must not remove history from
+        // under the scan: the scan reads a view pinned with the check.
+        let view = {
             let st = self.state.read();
             if from < st.compacted {
                 return Err(MvccError::Compacted);
             }
-        }
+            self.engine.read_view()
+        };
         let mut events = Vec::new();
         let mut covered = to;
         let mut err = None;
         let start = schema::revision_key(from, 0, false);
-        self.engine.scan_from(Cf::Kv, &start, |k, v| {
+        view.scan_from(Cf::Kv, &start, |k, v| {
             let Some((main, sub, tombstone)) = schema::decode_revision_key(k) else {
                 err = Some(MvccError::Corrupt(Revision::default()));
                 return false;
@@ -230,11 +249,22 @@ impl KvStore {
 
     /// etcd's HashKV: a CRC-32C over the stored history up to `rev` (0 = current).
     /// Returns (hash, hash revision, compact revision).
+    ///
+    /// The hash covers a view pinned together with the revisions it is
+    /// checked against: a compaction applied during the scan would otherwise
+    /// make members with equal data hash differently.
     pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), MvccError> {
-        let (current, compacted) = {
+        self.hash_kv_with(rev, || {})
+    }
+
+    /// [`KvStore::hash_kv`], running `after_pin` once the view is pinned and
+    /// the lock released (tests apply writes there).
+    fn hash_kv_with(&self, rev: i64, after_pin: impl FnOnce()) -> Result<(u32, i64, i64), MvccError> {
+        let (current, compacted, view) = {
             let st = self.state.read();
-            (st.current, st.compacted)
+            (st.current, st.compacted, self.engine.read_view())
         };
+        after_pin();
         let rev = if rev <= 0 { current } else { rev };
         if rev > current {
             return Err(MvccError::FutureRevision);
@@ -243,7 +273,7 @@ impl KvStore {
             return Err(MvccError::Compacted);
         }
         let mut crc = 0u32;
-        self.engine.scan_all(Cf::Kv, |k, v| {
+        view.scan_all(Cf::Kv, |k, v| {
             match schema::decode_revision_key(k) {
                 Some((main, _, _)) if main <= rev => {
                     crc = crc32c::crc32c_append(crc, k);
@@ -275,18 +305,36 @@ pub(crate) trait ValueSource {
     fn fetch(&self, revs: &[Revision]) -> Result<Vec<KeyValue>, MvccError>;
 }
 
+/// The live database: for reads by the applier, which holds the store
+/// exclusively, so nothing changes under it.
 pub(crate) struct DiskValues<'a>(pub &'a Engine);
 
 impl ValueSource for DiskValues<'_> {
     fn fetch(&self, revs: &[Revision]) -> Result<Vec<KeyValue>, MvccError> {
-        let keys: Vec<Vec<u8>> = revs.iter().map(|r| schema::revision_key(r.main, r.sub, false)).collect();
-        let values = self.0.multi_get(Cf::Kv, &keys)?;
-        revs.iter()
-            .zip(values)
-            .map(|(r, v)| {
-                let bytes = v.ok_or(MvccError::Corrupt(*r))?;
-                KeyValue::decode(bytes.as_slice()).map_err(|_| MvccError::Corrupt(*r))
-            })
-            .collect()
+        decode_values(revs, self.0.multi_get(Cf::Kv, &revision_keys(revs))?)
     }
+}
+
+/// A pinned view of the database: for readers that released the store lock.
+pub(crate) struct ViewValues<'a>(pub &'a ReadView<'a>);
+
+impl ValueSource for ViewValues<'_> {
+    fn fetch(&self, revs: &[Revision]) -> Result<Vec<KeyValue>, MvccError> {
+        decode_values(revs, self.0.multi_get(Cf::Kv, &revision_keys(revs))?)
+    }
+}
+
+fn revision_keys(revs: &[Revision]) -> Vec<Vec<u8>> {
+    revs.iter().map(|r| schema::revision_key(r.main, r.sub, false)).collect()
+}
+
+/// Values read for `revs`; a revision the index has and the database lacks is corruption.
+fn decode_values(revs: &[Revision], values: Vec<Option<Vec<u8>>>) -> Result<Vec<KeyValue>, MvccError> {
+    revs.iter()
+        .zip(values)
+        .map(|(r, v)| {
+            let bytes = v.ok_or(MvccError::Corrupt(*r))?;
+            KeyValue::decode(bytes.as_slice()).map_err(|_| MvccError::Corrupt(*r))
+        })
+        .collect()
 }

@@ -21,21 +21,32 @@ pub(super) fn read_revision(st: &KvState, requested: i64) -> Result<i64, MvccErr
     Ok(requested)
 }
 
-pub(super) fn range(st: &KvState, values: &dyn ValueSource, req: &RangeRequest) -> Result<RangeResponse, MvccError> {
-    let rev = read_revision(st, req.revision)?;
-    let mut resp = range_at(st, values, req, rev)?;
-    // Like etcd, the header carries the store's revision when the read was
-    // served, taken under the same lock, so a list is never labelled with a
-    // revision whose writes it does not contain.
-    resp.header = Some(capstan_proto::etcdserverpb::ResponseHeader { revision: st.current, ..Default::default() });
-    Ok(resp)
+/// What a range read returns, resolved from the in-memory index alone: the
+/// revisions whose values are to be read, in answer order. Planned under the
+/// store lock; the values are then read without it, from a view of the
+/// database taken under the same lock (see [`super::KvStore::range`]).
+pub(super) struct RangePlan {
+    revs: Vec<super::Revision>,
+    count: i64,
+    /// Set when the answer is sorted by value: every matching value is read,
+    /// then sorted.
+    by_value: Option<SortOrder>,
+    limit: i64,
+    keys_only: bool,
+    /// The revision reported in the header: the store's newest when the read
+    /// was planned, so a list is never labelled with a revision whose writes
+    /// it does not contain.
+    pub(super) header_revision: Option<i64>,
 }
 
-pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeRequest, rev: i64) -> Result<RangeResponse, MvccError> {
+/// Plans `req` at revision `rev` with etcd's semantics for limit, count,
+/// more, sorting and revision filters.
+pub(super) fn plan(st: &KvState, req: &RangeRequest, rev: i64) -> RangePlan {
     let mut found: Vec<(&[u8], IndexedRevision)> = st.index.range(&req.key, &req.range_end, rev);
     let count = found.len() as i64;
+    let mut plan = RangePlan { revs: Vec::new(), count, by_value: None, limit: req.limit, keys_only: req.keys_only, header_revision: None };
     if req.count_only {
-        return Ok(RangeResponse { count, ..Default::default() });
+        return plan;
     }
 
     let has_filters =
@@ -63,7 +74,6 @@ pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeReques
         (_, o) => o,
     };
 
-    let mut kvs: Vec<KeyValue>;
     if order == SortOrder::None || target != SortTarget::Value {
         // Sort (if needed) on index data, then read only what is returned.
         if order != SortOrder::None {
@@ -83,27 +93,42 @@ pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeReques
             }
         }
         let take = if req.limit > 0 { found.len().min(req.limit as usize + 1) } else { found.len() };
-        let revs: Vec<_> = found[..take].iter().map(|(_, r)| r.modified).collect();
-        kvs = values.fetch(&revs)?;
+        plan.revs = found[..take].iter().map(|(_, r)| r.modified).collect();
     } else {
-        let revs: Vec<_> = found.iter().map(|(_, r)| r.modified).collect();
-        kvs = values.fetch(&revs)?;
-        if order == SortOrder::Ascend {
-            kvs.sort_by(|a, b| a.value.cmp(&b.value));
-        } else {
-            kvs.sort_by(|a, b| b.value.cmp(&a.value));
-        }
+        plan.revs = found.iter().map(|(_, r)| r.modified).collect();
+        plan.by_value = Some(order);
     }
+    plan
+}
 
-    let mut more = false;
-    if req.limit > 0 && kvs.len() > req.limit as usize {
-        kvs.truncate(req.limit as usize);
-        more = true;
-    }
-    if req.keys_only {
-        for kv in &mut kvs {
-            kv.value.clear();
+impl RangePlan {
+    /// Reads the planned values and builds the answer.
+    pub(super) fn execute(self, values: &dyn ValueSource) -> Result<RangeResponse, MvccError> {
+        let mut kvs: Vec<KeyValue> = if self.revs.is_empty() { Vec::new() } else { values.fetch(&self.revs)? };
+        match self.by_value {
+            Some(SortOrder::Ascend) => kvs.sort_by(|a, b| a.value.cmp(&b.value)),
+            Some(_) => kvs.sort_by(|a, b| b.value.cmp(&a.value)),
+            None => {}
         }
+        let mut more = false;
+        if self.limit > 0 && kvs.len() > self.limit as usize {
+            kvs.truncate(self.limit as usize);
+            more = true;
+        }
+        if self.keys_only {
+            for kv in &mut kvs {
+                kv.value.clear();
+            }
+        }
+        let header = self
+            .header_revision
+            .map(|revision| capstan_proto::etcdserverpb::ResponseHeader { revision, ..Default::default() });
+        Ok(RangeResponse { header, kvs, more, count: self.count })
     }
-    Ok(RangeResponse { header: None, kvs, more, count })
+}
+
+/// Plans and executes `req` at `rev` in one go (reads inside an apply, where
+/// the caller holds the store exclusively anyway).
+pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeRequest, rev: i64) -> Result<RangeResponse, MvccError> {
+    plan(st, req, rev).execute(values)
 }

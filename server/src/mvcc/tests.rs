@@ -152,3 +152,65 @@ fn recovery_rebuilds_index_revision_and_compaction() {
     assert_eq!(kv.compacted_revision(), 4);
     assert!(get(&kv, "a", 0).unwrap().is_empty());
 }
+
+/// R6: a revision record that does not decode used to become revision 1 / 0.
+#[test]
+fn undecodable_revision_metadata_is_corruption() {
+    use crate::storage::schema::meta;
+    use crate::storage::{Cf, StorageError, WriteBatch};
+    for key in [meta::CURRENT_REV, meta::COMPACTED_REV] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&dir.path().join("db")).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(&engine, Cf::Meta, key, [1u8, 2, 3]);
+        engine.write(batch, false).unwrap();
+        match KvStore::open(engine) {
+            Err(MvccError::Storage(StorageError::Corrupt { cf: Cf::Meta, .. })) => {}
+            Err(e) => panic!("expected corruption, got {e}"),
+            Ok(_) => panic!("a corrupt {} was accepted", String::from_utf8_lossy(key)),
+        }
+    }
+}
+
+fn compact(kv: &KvStore, rev: i64) {
+    let mut a = kv.begin();
+    a.compact(rev).unwrap();
+    a.commit(false).unwrap();
+}
+
+/// R3: a range used to read its values from RocksDB while holding the store
+/// lock that every apply needs, so one large LIST stalled all writes. Now the
+/// lock is released once the revisions are resolved, and the values come from
+/// a view pinned under the lock: writes and even a compaction that removes
+/// the revisions being read may apply meanwhile.
+#[test]
+fn range_values_are_read_from_a_pinned_view_without_the_lock() {
+    let (_d, _e, kv) = store();
+    put(&kv, "a", "old");
+    let req = RangeRequest { key: "a".into(), ..Default::default() };
+    let (plan, view) = kv.plan_range(&req).unwrap();
+    assert!(kv.state.try_write().is_some(), "the store lock is free while values are read");
+    put(&kv, "a", "new");
+    compact(&kv, kv.current_revision());
+    let resp = plan.execute(&super::ViewValues(&view)).unwrap();
+    assert_eq!(resp.kvs.len(), 1);
+    assert_eq!(resp.kvs[0].value, b"old", "the read sees the store as of its revision");
+    assert_eq!(resp.header.unwrap().revision, 2);
+    drop(view);
+    assert_eq!(get(&kv, "a", 0).unwrap(), vec![("new".into(), 2, 2)]);
+}
+
+/// R10: HashKV used to scan the live database, so a compaction applied during
+/// the scan changed the hash of one member and not of another with the same
+/// data.
+#[test]
+fn hash_kv_is_not_changed_by_a_concurrent_compaction() {
+    let (_d, _e, kv) = store();
+    for i in 0..5 {
+        put(&kv, "k", &i.to_string());
+    }
+    let quiet = kv.hash_kv(0).unwrap();
+    let during = kv.hash_kv_with(0, || compact(&kv, 5)).unwrap();
+    assert_eq!(quiet, during);
+    assert_ne!(kv.hash_kv(0).unwrap().0, quiet.0, "the compaction did change the data (the test can fail)");
+}

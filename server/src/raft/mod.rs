@@ -4,6 +4,8 @@
 // openraft's StorageError is large by design and every storage trait returns it.
 #![allow(clippy::result_large_err)]
 
+#[cfg(test)]
+mod conformance_tests;
 mod log_store;
 mod log_sync;
 mod network;

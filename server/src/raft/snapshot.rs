@@ -50,9 +50,9 @@ impl SnapshotStore {
     /// the metadata and the path of the metadata file.
     pub fn record(&self, engine: &Engine, kv: &KvStore) -> Result<(SnapshotMeta, PathBuf), StorageError> {
         let (applied, membership) = kv.with_applies_paused(|| applied_meta(engine))?;
-        let snapshot_meta = self.new_meta(applied, membership)?;
+        let snapshot_meta = self.new_meta(applied, membership);
         let meta_path = self.meta_path(&snapshot_meta);
-        std::fs::write(&meta_path, encode(&snapshot_meta)?)?;
+        write_atomically(&meta_path, &encode(&snapshot_meta)?)?;
         self.keep_only(&snapshot_meta.snapshot_id)?;
         Ok((snapshot_meta, meta_path))
     }
@@ -65,14 +65,16 @@ impl SnapshotStore {
             let id = &m.snapshot_id;
             self.dir.join(format!("{id}.{ARCHIVE_EXT}")).exists() || self.dir.join(format!("{id}.{CHECKPOINT_EXT}")).exists()
         };
-        let snapshot_meta = if has_data(&current) { current } else { self.checkpoint(engine, kv)? };
+        let snapshot_meta = if has_data(&current) { current } else { self.checkpoint(engine, kv, &current)? };
         let archive = self.archive(&snapshot_meta)?;
         Ok((snapshot_meta, archive))
     }
 
     /// Checkpoints the database as of now, between two applied batches,
-    /// with the metadata read at that same moment.
-    fn checkpoint(&self, engine: &Engine, kv: &KvStore) -> Result<SnapshotMeta, StorageError> {
+    /// with the metadata read at that same moment. When nothing was applied
+    /// since `recorded` was taken, the checkpoint is `recorded`'s data and
+    /// keeps its id: the snapshot openraft built is the one it is given.
+    fn checkpoint(&self, engine: &Engine, kv: &KvStore, recorded: &SnapshotMeta) -> Result<SnapshotMeta, StorageError> {
         let started = std::time::Instant::now();
         let staging = self.dir.join(format!(".tmp-{}", std::process::id()));
         if staging.exists() {
@@ -83,28 +85,27 @@ impl SnapshotStore {
             engine.checkpoint(&staging)?;
             Ok(meta)
         })?;
-        let snapshot_meta = match self.new_meta(applied, membership) {
-            Ok(m) => m,
-            Err(e) => {
-                std::fs::remove_dir_all(&staging)?;
-                return Err(e);
-            }
+        let snapshot_meta = if recorded.last_log_id == applied && recorded.last_membership == membership {
+            recorded.clone()
+        } else {
+            self.new_meta(applied, membership)
         };
         let id = &snapshot_meta.snapshot_id;
         std::fs::rename(&staging, self.dir.join(format!("{id}.{CHECKPOINT_EXT}")))?;
-        std::fs::write(self.meta_path(&snapshot_meta), encode(&snapshot_meta)?)?;
+        write_atomically(&self.meta_path(&snapshot_meta), &encode(&snapshot_meta)?)?;
         self.keep_only(id)?;
         tracing::info!(snapshot = %id, elapsed_ms = started.elapsed().as_millis() as u64, "checkpointed the database for a snapshot");
         Ok(snapshot_meta)
     }
 
-    fn new_meta(&self, applied: Option<LogId>, membership: StoredMembership) -> Result<SnapshotMeta, StorageError> {
-        let Some(applied) = applied else {
-            return Err(StorageError::Io(std::io::Error::other("nothing applied yet")));
-        };
+    /// Metadata of a snapshot of the state as of `applied` (none: the empty
+    /// state, which openraft may ask for when a log was purged before
+    /// anything was applied).
+    fn new_meta(&self, applied: Option<LogId>, membership: StoredMembership) -> SnapshotMeta {
         let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let id = format!("{}-{}-{}", applied.leader_id.term, applied.index, millis);
-        Ok(SnapshotMeta { last_log_id: Some(applied), last_membership: membership, snapshot_id: id })
+        let (term, index) = applied.map_or((0, 0), |a| (a.leader_id.term, a.index));
+        let id = format!("{term}-{index}-{millis}");
+        SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id: id }
     }
 
     /// Where the metadata of `snapshot_meta` is kept.
@@ -117,10 +118,15 @@ impl SnapshotStore {
         let mut best: Option<SnapshotMeta> = None;
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(META_EXT) {
+            let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if hidden || path.extension().and_then(|e| e.to_str()) != Some(META_EXT) {
                 continue;
             }
-            let Ok(m) = bincode::deserialize::<SnapshotMeta>(&std::fs::read(&path)?) else { continue };
+            // Metadata files are written whole or not at all (`write_atomically`),
+            // so one that does not decode is corruption: skipping it would let
+            // openraft believe in an older snapshot than the log was purged to.
+            let m = bincode::deserialize::<SnapshotMeta>(&std::fs::read(&path)?)
+                .map_err(|e| StorageError::Corrupt { cf: Cf::Meta, reason: format!("snapshot metadata {}: {e}", path.display()) })?;
             if best.as_ref().is_none_or(|b| b.last_log_id < m.last_log_id) {
                 best = Some(m);
             }
@@ -164,7 +170,7 @@ impl SnapshotStore {
         let id = &snapshot_meta.snapshot_id;
         let archive = self.dir.join(format!("{id}.{ARCHIVE_EXT}"));
         std::fs::rename(received, &archive)?;
-        std::fs::write(self.dir.join(format!("{id}.{META_EXT}")), encode(snapshot_meta)?)?;
+        write_atomically(&self.dir.join(format!("{id}.{META_EXT}")), &encode(snapshot_meta)?)?;
         self.keep_only(id)?;
 
         let unpacked = self.dir.join(format!(".install-{id}"));
@@ -233,6 +239,60 @@ fn read_meta<T: serde::de::DeserializeOwned>(engine: &Engine, key: &[u8]) -> Res
         .map_err(|e| StorageError::Corrupt { cf: Cf::Meta, reason: e.to_string() })
 }
 
+/// Writes `bytes` to `path` so that a crash leaves either the old file or
+/// the whole new one: a hidden temporary file (removed by
+/// [`SnapshotStore::open`] if left over), fsynced, then renamed over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".tmp-{name}"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
     bincode::serialize(value).map_err(|e| StorageError::Io(std::io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: format!("1-{index}-0"),
+        }
+    }
+
+    #[test]
+    fn metadata_is_written_whole_and_leftovers_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path().to_path_buf()).unwrap();
+        let m = meta(10);
+        write_atomically(&store.meta_path(&m), &encode(&m).unwrap()).unwrap();
+        // A crash during a later write leaves a partial hidden temporary file.
+        std::fs::write(dir.path().join(".tmp-1-20-0.meta"), [1u8, 2]).unwrap();
+        assert_eq!(store.current().unwrap().map(|m| m.snapshot_id), Some("1-10-0".to_string()));
+        SnapshotStore::open(dir.path().to_path_buf()).unwrap();
+        assert!(!dir.path().join(".tmp-1-20-0.meta").exists(), "leftovers are removed at open");
+    }
+
+    /// R6: an undecodable metadata file used to be skipped, so an older
+    /// snapshot than the one the log was purged to could be offered.
+    #[test]
+    fn undecodable_metadata_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path().to_path_buf()).unwrap();
+        let m = meta(10);
+        write_atomically(&store.meta_path(&m), &encode(&m).unwrap()).unwrap();
+        std::fs::write(dir.path().join("1-20-0.meta"), [1u8, 2]).unwrap();
+        assert!(matches!(store.current(), Err(StorageError::Corrupt { .. })));
+    }
 }

@@ -235,31 +235,59 @@ fn load_meta(
     alarms: &Alarms,
     members: &MemberTable,
 ) -> Result<(Option<LogId>, StoredMembership), crate::storage::StorageError> {
-    let get = |key: &[u8]| engine.get(Cf::Meta, key);
-    let applied = get(meta::APPLIED)?.and_then(|b| bincode::deserialize(&b).ok()).flatten();
-    let membership = get(meta::MEMBERSHIP)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
-    let list: Vec<(u64, i32)> = get(meta::ALARMS)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    // Absent records are a fresh data dir; undecodable ones are corruption
+    // and stop the member (see `Engine::get_decoded`).
+    let applied: Option<LogId> = engine.get_bincode::<Option<LogId>>(Cf::Meta, meta::APPLIED)?.flatten();
+    let membership: StoredMembership = engine.get_bincode(Cf::Meta, meta::MEMBERSHIP)?.unwrap_or_default();
+    let list: Vec<(u64, i32)> = engine.get_bincode(Cf::Meta, meta::ALARMS)?.unwrap_or_default();
     {
         let mut active = alarms.lock();
         active.clear();
         active.extend(list);
     }
-    let attrs: BTreeMap<u64, MemberAttrs> = get(meta::MEMBER_ATTRS)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
-    let removed: BTreeSet<u64> = get(meta::REMOVED)?.and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    let attrs: BTreeMap<u64, MemberAttrs> = engine.get_bincode(Cf::Meta, meta::MEMBER_ATTRS)?.unwrap_or_default();
+    let removed: BTreeSet<u64> = engine.get_bincode(Cf::Meta, meta::REMOVED)?.unwrap_or_default();
     members.reset(attrs, removed);
     Ok((applied, membership))
+}
+
+/// Makes `received` (the file [`StateMachine::begin_receiving_snapshot`]
+/// handed out) hold the snapshot's data. openraft's chunked transfer writes
+/// into that very file; its API also allows handing over the data in another
+/// file (openraft's storage suite does), which is then copied.
+async fn adopt_snapshot_data(data: &mut tokio::fs::File, received: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    use tokio::io::AsyncSeekExt;
+    let given = data.metadata().await?;
+    let expected = tokio::fs::metadata(received).await?;
+    if (given.dev(), given.ino()) == (expected.dev(), expected.ino()) {
+        return Ok(());
+    }
+    data.seek(std::io::SeekFrom::Start(0)).await?;
+    let mut out = tokio::fs::File::create(received).await?;
+    tokio::io::copy(data, &mut out).await?;
+    out.sync_all().await
 }
 
 /// Recovers lease records from disk.
 pub fn load_leases(engine: &Engine) -> Result<Vec<LeaseRecord>, crate::storage::StorageError> {
     let mut out = Vec::new();
-    engine.scan_from(Cf::Lease, &[], |_, v| {
-        if let Ok(r) = bincode::deserialize::<LeaseRecord>(v) {
+    let mut corrupt = None;
+    engine.scan_from(Cf::Lease, &[], |k, v| match bincode::deserialize::<LeaseRecord>(v) {
+        Ok(r) => {
             out.push(r);
+            true
         }
-        true
+        Err(e) => {
+            corrupt = Some(format!("lease record {} does not decode: {e}", hex::encode(k)));
+            false
+        }
     })?;
-    Ok(out)
+    match corrupt {
+        // A skipped lease would leave its keys alive forever.
+        Some(reason) => Err(crate::storage::StorageError::Corrupt { cf: Cf::Lease, reason }),
+        None => Ok(out),
+    }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -365,10 +393,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             file.flush().await.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
             file.sync_all().await.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
         }
-        drop(file);
         let Some(received) = self.receiving.take() else {
             return Err(io_err(subject(), ErrorVerb::Write, std::io::Error::other("no snapshot is being received")));
         };
+        adopt_snapshot_data(&mut file, &received).await.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
+        drop(file);
         let started = Instant::now();
         crate::metrics::global().snapshot_apply_in_progress.inc();
         let (engine, snapshots, snapshot_meta) = (self.engine.clone(), self.snapshots.clone(), meta.clone());
@@ -441,5 +470,68 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let file = tokio::fs::File::open(&meta_path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, elapsed_ms = started.elapsed().as_millis() as u64, "took raft snapshot (metadata; the database is its data)");
         Ok(Snapshot { meta, snapshot: Box::new(file) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&dir.path().join("db")).unwrap();
+        (dir, engine)
+    }
+
+    fn put_raw(engine: &Engine, cf: Cf, key: &[u8], value: &[u8]) {
+        let mut batch = crate::storage::WriteBatch::default();
+        batch.put(engine, cf, key, value);
+        engine.write(batch, false).unwrap();
+    }
+
+    fn load(engine: &Engine) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        load_meta(engine, &Alarms::default(), &MemberTable::new(1))
+    }
+
+    #[test]
+    fn absent_metadata_is_a_fresh_member() {
+        let (_d, engine) = engine();
+        let (applied, _) = load(&engine).unwrap();
+        assert_eq!(applied, None);
+        assert!(load_leases(&engine).unwrap().is_empty());
+    }
+
+    /// R6: each of these used to be read as its default (an applied index of
+    /// none replays the whole log onto applied data; no alarms lifts NOSPACE).
+    #[test]
+    fn undecodable_metadata_stops_the_member() {
+        for key in [meta::APPLIED, meta::MEMBERSHIP, meta::ALARMS, meta::MEMBER_ATTRS, meta::REMOVED] {
+            let (_d, engine) = engine();
+            put_raw(&engine, Cf::Meta, key, &[0xff; 3]);
+            match load(&engine) {
+                Err(StorageError::Corrupt { cf: Cf::Meta, reason }) => {
+                    assert!(reason.contains(std::str::from_utf8(key).unwrap()), "{reason}")
+                }
+                other => panic!("{}: expected corruption, got {other:?}", String::from_utf8_lossy(key)),
+            }
+        }
+    }
+
+    #[test]
+    fn an_undecodable_lease_record_stops_the_member() {
+        let (_d, engine) = engine();
+        put_raw(&engine, Cf::Lease, &7i64.to_be_bytes(), &[0xff]);
+        assert!(matches!(load_leases(&engine), Err(StorageError::Corrupt { cf: Cf::Lease, .. })));
+    }
+
+    #[test]
+    fn alarms_survive_a_reload() {
+        let (_d, engine) = engine();
+        let list: Vec<(u64, i32)> = vec![(1, NOSPACE)];
+        put_raw(&engine, Cf::Meta, meta::ALARMS, &bincode::serialize(&list).unwrap());
+        let alarms = Alarms::default();
+        load_meta(&engine, &alarms, &MemberTable::new(1)).unwrap();
+        assert!(alarms.lock().contains(&(1, NOSPACE)));
     }
 }

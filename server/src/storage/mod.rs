@@ -48,6 +48,46 @@ impl WriteBatch {
     }
 }
 
+/// Options of a read that walks much of a family once: large readahead, and
+/// the blocks read do not evict the block cache's working set.
+fn bulk_read_options() -> rocksdb::ReadOptions {
+    let mut opts = rocksdb::ReadOptions::default();
+    opts.fill_cache(false);
+    opts.set_readahead_size(4 << 20);
+    opts
+}
+
+/// A point-in-time view of the whole database (see [`Engine::read_view`]).
+/// Holding one keeps the data it sees from being reclaimed by RocksDB, so
+/// views are for the duration of one request.
+pub struct ReadView<'a> {
+    engine: &'a Engine,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl ReadView<'_> {
+    fn options(&self, mut opts: rocksdb::ReadOptions) -> rocksdb::ReadOptions {
+        opts.set_snapshot(&self.snapshot);
+        opts
+    }
+
+    /// [`Engine::multi_get`] as of the view.
+    pub fn multi_get<K: AsRef<[u8]>>(&self, cf: Cf, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.engine.multi_get_opt(cf, keys, &self.options(rocksdb::ReadOptions::default()))
+    }
+
+    /// [`Engine::scan_from`] as of the view.
+    pub fn scan_from(&self, cf: Cf, start: &[u8], visit: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StorageError> {
+        let opts = self.options(rocksdb::ReadOptions::default());
+        self.engine.scan_opt(cf, opts, IteratorMode::From(start, Direction::Forward), visit)
+    }
+
+    /// [`Engine::scan_all`] as of the view (hashes).
+    pub fn scan_all(&self, cf: Cf, visit: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StorageError> {
+        self.engine.scan_opt(cf, self.options(bulk_read_options()), IteratorMode::Start, visit)
+    }
+}
+
 /// One RocksDB instance holding the Raft log and the state machine of a member.
 pub struct Engine {
     db: DB,
@@ -119,14 +159,55 @@ impl Engine {
         Ok(self.db.get_cf(self.cf(cf), key)?)
     }
 
+    /// Reads and decodes a metadata record. A record that is present but
+    /// does not decode is [`StorageError::Corrupt`], never a default: a
+    /// defaulted applied index would replay the log onto applied data, a
+    /// defaulted alarm list would lift NOSPACE. An absent record is `None`.
+    pub fn get_decoded<T>(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Result<Option<T>, StorageError> {
+        match self.get(cf, key)? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes).map(Some).ok_or_else(|| StorageError::Corrupt {
+                cf,
+                reason: format!("record {:?} ({} bytes) does not decode", String::from_utf8_lossy(key), bytes.len()),
+            }),
+        }
+    }
+
+    /// [`Engine::get_decoded`] for bincode records.
+    pub fn get_bincode<T: serde::de::DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> Result<Option<T>, StorageError> {
+        self.get_decoded(cf, key, |b| bincode::deserialize(b).ok())
+    }
+
     /// Point reads of many keys in one call.
     pub fn multi_get<K: AsRef<[u8]>>(&self, cf: Cf, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.multi_get_opt(cf, keys, &rocksdb::ReadOptions::default())
+    }
+
+    fn multi_get_opt<K: AsRef<[u8]>>(
+        &self,
+        cf: Cf,
+        keys: &[K],
+        opts: &rocksdb::ReadOptions,
+    ) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         let handle = self.cf(cf);
         self.db
-            .batched_multi_get_cf(handle, keys.iter().map(|k| k.as_ref()), false)
+            .batched_multi_get_cf_opt(handle, keys.iter().map(|k| k.as_ref()), false, opts)
             .into_iter()
             .map(|r| r.map(|v| v.map(|s| s.to_vec())).map_err(StorageError::from))
             .collect()
+    }
+
+    /// A consistent view of the database as of now, unaffected by later
+    /// writes (a RocksDB snapshot). Readers take one under the key-space lock
+    /// and read values after releasing it, so a large read never holds up
+    /// an apply (etcd's concurrent read transactions do the same).
+    pub fn read_view(&self) -> ReadView<'_> {
+        ReadView { engine: self, snapshot: self.db.snapshot() }
     }
 
     /// Writes a batch. `sync` makes it durable before returning (fsync of the WAL);
@@ -146,29 +227,24 @@ impl Engine {
     }
 
     /// Iterates `cf` forward from `start` (inclusive) while `keep(key)` holds.
-    pub fn scan_from(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        for item in self.db.iterator_cf(self.cf(cf), IteratorMode::From(start, Direction::Forward)) {
-            let (k, v) = item?;
-            if !visit(&k, &v) {
-                break;
-            }
-        }
-        Ok(())
+    pub fn scan_from(&self, cf: Cf, start: &[u8], visit: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StorageError> {
+        self.scan_opt(cf, rocksdb::ReadOptions::default(), IteratorMode::From(start, Direction::Forward), visit)
     }
 
-    /// Iterates all of `cf` while `keep(key)` holds, as a bulk read: large
-    /// readahead, and the blocks read do not evict the block cache's working
-    /// set (recovery, hashes).
-    pub fn scan_all(&self, cf: Cf, mut visit: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StorageError> {
-        let mut opts = rocksdb::ReadOptions::default();
-        opts.fill_cache(false);
-        opts.set_readahead_size(4 << 20);
-        for item in self.db.iterator_cf_opt(self.cf(cf), opts, IteratorMode::Start) {
+    /// Iterates all of `cf` while `keep(key)` holds, as a bulk read (see
+    /// [`bulk_read_options`]): recovery.
+    pub fn scan_all(&self, cf: Cf, visit: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StorageError> {
+        self.scan_opt(cf, bulk_read_options(), IteratorMode::Start, visit)
+    }
+
+    fn scan_opt(
+        &self,
+        cf: Cf,
+        opts: rocksdb::ReadOptions,
+        mode: IteratorMode<'_>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        for item in self.db.iterator_cf_opt(self.cf(cf), opts, mode) {
             let (k, v) = item?;
             if !visit(&k, &v) {
                 break;

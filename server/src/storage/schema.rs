@@ -102,12 +102,25 @@ pub fn log_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
+/// Decodes the first 8 bytes of `b` as a big-endian u64.
 pub fn decode_u64(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?))
 }
 
+/// Decodes the first 8 bytes of `b` as a big-endian i64.
 pub fn decode_i64(b: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+/// Decodes a stored integer record, which is exactly 8 bytes (a longer or
+/// shorter value is corrupt, not a number).
+pub fn decode_u64_exact(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// [`decode_u64_exact`] for i64 records.
+pub fn decode_i64_exact(b: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(b.try_into().ok()?))
 }
 
 /// Length of a revision key: main (8) + '_' + sub (8), plus 't' for tombstones.
