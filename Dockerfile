@@ -16,9 +16,16 @@ COPY server ./server
 COPY operator ./operator
 # (a workspace member: cargo loads every member's manifest, even for -p capstan)
 COPY bench ./bench
+# The release profile keeps debug info for profiling (perf, line tables); the
+# image ships the binaries without it (function symbols stay, so profiles of a
+# running pod still name functions), and keeps it apart in /out-debug.
 RUN cargo build --release --locked -p capstan -p capstan-operator --bin capstan --bin capstan-operator \
-    && install -D -m 0755 target/release/capstan /out/capstan \
-    && install -D -m 0755 target/release/capstan-operator /out/capstan-operator
+    && mkdir -p /out /out-debug \
+    && for b in capstan capstan-operator; do \
+         objcopy --only-keep-debug "target/release/$b" "/out-debug/$b.debug" \
+         && objcopy --strip-debug --add-gnu-debuglink="/out-debug/$b.debug" "target/release/$b" "/out/$b" \
+         && chmod 0755 "/out/$b"; \
+       done
 
 FROM debian:bookworm-slim
 # libstdc++ (RocksDB) and glibc come with the base image; nothing else is needed.

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use capstan::config::{Config, LoadOutcome};
 
 fn main() -> ExitCode {
+    // Everything this process creates (database, WAL, snapshots) is private
+    // to its user, as etcd's files are (0600, directories 0700).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let config = match Config::load() {
         Ok(LoadOutcome::Run(config)) => *config,
         Ok(LoadOutcome::Exit(text)) => {

@@ -19,16 +19,49 @@ use crate::api;
 use crate::bootstrap::StartedMember;
 use crate::config::Config;
 
-/// gRPC messages are bounded by our own checks (etcd's limits and texts), not by the transport.
-const TRANSPORT_MAX_MESSAGE: usize = 64 << 20;
+/// The sockets a member serves on, bound before it starts: by
+/// [`Listeners::bind`] from the configured URLs, or by a caller that chose
+/// them itself (tests bind port 0 and learn the ports before configuring).
+pub struct Listeners {
+    /// One per `--listen-client-urls` address: gRPC, HTTP and the gateway.
+    pub client: Vec<tokio::net::TcpListener>,
+    /// One per `--listen-peer-urls` address: the member-to-member protocol.
+    pub peer: Vec<tokio::net::TcpListener>,
+}
 
-pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+impl Listeners {
+    /// Binds the addresses of `--listen-client-urls` and `--listen-peer-urls`.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        async fn bind_all(addrs: Vec<SocketAddr>) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+            let mut out = Vec::new();
+            for addr in addrs {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listen tcp {addr}: bind: address already in use or not permitted"))?;
+                out.push(listener);
+            }
+            Ok(out)
+        }
+        let peer = bind_all(config.peer_listen_addrs().context("parsing --listen-peer-urls")?).await?;
+        let client = bind_all(config.client_listen_addrs().context("parsing --listen-client-urls")?).await?;
+        Ok(Self { client, peer })
+    }
+}
+
+pub async fn serve(
+    config: &Config,
+    member: StartedMember,
+    listeners: Listeners,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let server = member.server.clone();
+    // etcd's transport limit: a message is refused at its length prefix,
+    // before it is buffered, when it exceeds --max-request-bytes by more
+    // than etcd's gRPC overhead (with grpc-go's words, see message_limit).
+    let max_message = server.options().max_request_bytes + api::GRPC_OVERHEAD_BYTES;
     macro_rules! svc {
         ($wrapper:ident, $inner:expr) => {
-            $wrapper::new($inner)
-                .max_decoding_message_size(TRANSPORT_MAX_MESSAGE)
-                .max_encoding_message_size(usize::MAX)
+            $wrapper::new($inner).max_decoding_message_size(max_message).max_encoding_message_size(usize::MAX)
         };
     }
     // grpc.health.v1.Health: etcd reports the server ("") as SERVING once it serves.
@@ -45,6 +78,7 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
         .add_service(health_service);
     let router = grpc
         .into_axum_router()
+        .layer(axum::middleware::map_response(crate::http::message_limit::etcd_refusal))
         .layer(axum::middleware::from_fn_with_state(server.clone(), api::guard::check))
         .layer(crate::http::GrpcMetricsLayer::new(member.metrics.clone()))
         .merge(crate::http::router(server.clone(), member.metrics.clone()))
@@ -52,11 +86,8 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
 
     let mut tasks = Vec::new();
     let peer_router = tonic::service::Routes::new(svc!(PeerServer, crate::peer::PeerService::new(server.clone()))).into_axum_router();
-    for addr in config.peer_listen_addrs().context("parsing --listen-peer-urls")? {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen tcp {addr}: bind: address already in use or not permitted"))?;
-        tracing::info!(address = %addr, "serving peer traffic");
+    for listener in listeners.peer {
+        tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
         // Without TCP_NODELAY, a Raft reply written as several small frames
         // waits for the peer's delayed ACK (40 ms on Linux) behind Nagle.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -73,16 +104,14 @@ pub async fn serve(config: &Config, member: StartedMember, mut shutdown: tokio::
         }));
     }
 
-    let addrs: Vec<SocketAddr> = config.client_listen_addrs().context("parsing --listen-client-urls")?;
-    for addr in addrs {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen tcp {addr}: bind: address already in use or not permitted"))?;
-        tracing::info!(address = %addr, "serving client traffic (gRPC and HTTP)");
+    for listener in listeners.client {
+        tracing::info!(address = %listener.local_addr()?, "serving client traffic (gRPC and HTTP)");
         let router = router.clone();
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            axum::serve(crate::http::authority::FixingListener(listener), router)
+            let listener = crate::http::authority::FixingListener(listener);
+            let listener = crate::http::conn_limit::LimitedListener::new(listener, crate::http::conn_limit::MAX_CLIENT_CONNECTIONS);
+            axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

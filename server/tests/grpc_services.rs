@@ -1,7 +1,8 @@
-//! gRPC surface checks against a real process: the standard health service and
-//! KV.RangeStream (etcd 3.7), which kube-apiserver 1.37 lists through.
+//! gRPC surface checks against an in-process member (harness): the standard
+//! health service, KV.RangeStream (etcd 3.7), which kube-apiserver 1.37 lists
+//! through, and etcd's transport limit on request messages.
 
-mod common;
+mod harness;
 
 use capstan_proto::etcdserverpb::range_request::SortOrder;
 use capstan_proto::etcdserverpb::{PutRequest, RangeRequest};
@@ -9,24 +10,40 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-#[test]
-fn health_service_reports_serving() {
-    let member = common::Member::start(&[]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let channel = tonic::transport::Channel::from_shared(member.endpoint()).unwrap().connect().await.unwrap();
-        let mut health = HealthClient::new(channel);
-        let resp = health.check(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
-        assert_eq!(resp.status, ServingStatus::Serving as i32);
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_service_reports_serving() {
+    let member = harness::Cluster::new(1).await;
+    let mut health = HealthClient::new(member.channel(0).await);
+    let resp = health.check(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
+    assert_eq!(resp.status, ServingStatus::Serving as i32);
+    member.shutdown().await;
 }
 
-#[test]
-fn range_stream_chunks_merge_into_the_range_answer() {
-    let member = common::Member::start(&[]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let mut kv = member.kv().await;
+/// R2: messages were decoded up to 64 MiB before etcd's size check. Now the
+/// transport refuses them at the length prefix, at etcd's limit and with
+/// grpc-go's code and words, and the member keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_transport_limit_is_refused_as_grpc_go_does() {
+    let member = harness::Cluster::new(1).await;
+    let mut kv = member.kv(0).await.max_encoding_message_size(usize::MAX);
+    let big = PutRequest { key: b"big".to_vec(), value: vec![0; 3 << 20], ..Default::default() };
+    let len = prost::Message::encoded_len(&big);
+    let err = kv.put(big).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert_eq!(err.message(), format!("grpc: received message larger than max ({len} vs. {})", 1_572_864 + 512 * 1024));
+    // Between --max-request-bytes and the transport limit: etcd's own check.
+    let over = PutRequest { key: b"big".to_vec(), value: vec![0; 1_700_000], ..Default::default() };
+    let err = kv.put(over).await.unwrap_err();
+    assert_eq!(err.message(), "etcdserver: request is too large");
+    assert!(member.put(0, "still", "serving").await > 1);
+    member.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_stream_chunks_merge_into_the_range_answer() {
+    let member = harness::Cluster::new(1).await;
+    {
+        let mut kv = member.kv(0).await;
         for i in 0..45 {
             let put = PutRequest { key: format!("s/{i:03}").into_bytes(), value: vec![b'v'; 100], ..Default::default() };
             kv.put(put).await.unwrap();
@@ -71,5 +88,6 @@ fn range_stream_chunks_merge_into_the_range_answer() {
         let err = kv.range_stream(filtered).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unimplemented);
         assert_eq!(err.message(), "RangeStream does not support revision filters");
-    });
+    }
+    member.shutdown().await;
 }

@@ -65,4 +65,12 @@ ctl put r/after y >/dev/null
 cap_expect "revisions continue after restart" "$((REV_BEFORE + 1))" "$(revision)"
 ctl lease revoke "$LEASE" >/dev/null
 cap_expect "revoking the lease deletes its key" "" "$(ctl get r/leased)"
+
+# etcd's data is private to its user: directories 0700, files 0600.
+DATA=$CAP_TMP/s1/data
+cap_expect "the data dir is 0700" 700 "$(stat -c %a "$DATA")"
+open_files=$(find "$DATA" -type f -perm /077 | head -n 3)
+cap_expect "no file in the data dir is readable by others" "" "$open_files"
+open_dirs=$(find "$DATA" -type d -perm /077 | head -n 3)
+cap_expect "no directory in the data dir is open to others" "" "$open_dirs"
 cap_finish

@@ -31,8 +31,15 @@ const PRIORITY: u8 = 0x20;
 /// The largest frame h2 accepts before the client learns a larger limit
 /// (we never advertise more): re-encoded blocks are split to fit.
 const MAX_FRAME: usize = 16_384;
-/// Frames larger than this are not HTTP/2 as any client sends it.
-const MAX_ACCEPTED_FRAME: usize = 16 << 20;
+/// The largest frame a client may send: hyper's HTTP/2 server never
+/// advertises a SETTINGS_MAX_FRAME_SIZE above the protocol's initial 16 KiB,
+/// so a larger frame is a protocol error h2 would refuse anyway.
+const MAX_ACCEPTED_FRAME: usize = MAX_FRAME;
+/// The most bytes of one header block (HEADERS plus CONTINUATIONs) buffered
+/// while waiting for its end. Four times hyper's 16 KiB limit on the decoded
+/// header list: HPACK only shrinks headers, so no acceptable block is larger,
+/// and an endless CONTINUATION stream cannot grow the buffer without bound.
+const MAX_HEADER_BLOCK: usize = 64 << 10;
 
 enum Mode {
     /// Waiting for the connection preface.
@@ -127,6 +134,9 @@ fn take_header_block(buf: &[u8]) -> io::Result<Option<HeaderBlock>> {
     let mut at = FRAME_HEADER + first.len;
     let mut done = first.flags & END_HEADERS != 0;
     while !done {
+        if at > MAX_HEADER_BLOCK {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "HTTP/2 header block too large"));
+        }
         let Some(next) = peek_frame(&buf[at..])? else { return Ok(None) };
         if next.kind != CONTINUATION || next.stream != first.stream {
             return Err(malformed());
@@ -413,6 +423,35 @@ mod tests {
         assert_eq!(pass(http1.clone()).await, http1);
     }
 
+    async fn refused(input: Vec<u8>) -> io::Error {
+        let mut fix = AuthorityFix::new(&input[..]);
+        let mut out = Vec::new();
+        fix.read_to_end(&mut out).await.expect_err("the connection must be refused")
+    }
+
+    /// R1: a CONTINUATION flood (a header block that never ends) used to be
+    /// buffered without bound.
+    #[tokio::test]
+    async fn an_endless_header_block_is_refused() {
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(HEADERS, 0, 1, b"\x82"));
+        for _ in 0..8 {
+            input.extend(frame(CONTINUATION, 0, 1, &[0u8; 16_000]));
+        }
+        let e = refused(input).await;
+        assert!(e.to_string().contains("header block too large"), "{e}");
+    }
+
+    /// R1: frames above the 16 KiB the server advertises used to be accepted
+    /// up to 16 MiB.
+    #[tokio::test]
+    async fn a_frame_larger_than_advertised_is_refused() {
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(HEADERS, END_HEADERS, 1, &vec![0u8; MAX_FRAME + 1]));
+        let e = refused(input).await;
+        assert!(e.to_string().contains("frame too large"), "{e}");
+    }
+
     #[tokio::test]
     async fn splits_large_blocks_into_continuations() {
         let mut enc = loona_hpack::Encoder::new();
@@ -420,9 +459,11 @@ mod tests {
         let block = enc.encode([(&b":authority"[..], &b"http://h:1"[..]), (b"big", &big[..])]);
         let mut input = PREFACE.to_vec();
         // The client sends it as HEADERS + CONTINUATION already.
-        let (a, b) = block.split_at(10_000);
+        let (a, rest) = block.split_at(10_000);
+        let (b, c) = rest.split_at(16_000);
         input.extend(frame(HEADERS, 0, 1, a));
-        input.extend(frame(CONTINUATION, END_HEADERS, 1, b));
+        input.extend(frame(CONTINUATION, 0, 1, b));
+        input.extend(frame(CONTINUATION, END_HEADERS, 1, c));
         let out = pass(input).await;
         let blocks = decode_blocks(&out);
         assert_eq!(blocks[0][0].1, b"h:1");

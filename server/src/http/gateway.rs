@@ -58,18 +58,22 @@ use crate::bootstrap::StartedMember;
 use crate::config::Config;
 use crate::service::Server;
 
-/// Largest request body read for one message. grpc-gateway reads without
-/// limit and lets the gRPC server judge the size; the services apply etcd's
-/// limits (`--max-request-bytes`) to the decoded message, and base64 makes
-/// the JSON a third larger than the message.
-const MAX_BODY_BYTES: usize = 256 << 20;
-
-/// Decoding limit of one message on the in-process request streams (as the
-/// gRPC transport's in `serve.rs`).
-const MAX_STREAM_MESSAGE: usize = 64 << 20;
+/// The largest JSON body read for one request message, given the gRPC
+/// transport's limit on the message (`--max-request-bytes` plus etcd's 512 KiB
+/// of overhead): base64 makes bytes fields a third larger and JSON adds its
+/// own punctuation, so twice the message limit holds any request the gRPC
+/// port would take, and bounds what one request can make the server buffer.
+pub(crate) fn body_limit(message_limit: usize) -> usize {
+    message_limit.saturating_mul(2)
+}
 
 /// The in-process gRPC services the gateway calls.
 pub struct Services {
+    /// See [`body_limit`].
+    body_limit: usize,
+    /// gRPC decoding limit of a message on the in-process request streams,
+    /// as the gRPC transport's in `serve.rs`.
+    message_limit: usize,
     kv: api::kv::KvService,
     watch: api::watch::WatchService,
     lease: api::lease::LeaseService,
@@ -83,7 +87,10 @@ pub struct Services {
 impl Services {
     /// The services of a member, built as `serve.rs` builds the gRPC ones.
     pub fn new(server: Arc<Server>) -> Self {
+        let message_limit = server.options().max_request_bytes + api::GRPC_OVERHEAD_BYTES;
         Self {
+            body_limit: body_limit(message_limit),
+            message_limit,
             kv: api::kv::KvService::new(server.clone()),
             watch: api::watch::WatchService::new(server.hub().clone(), server.headers().clone()),
             lease: api::lease::LeaseService::new(server.clone()),
@@ -129,7 +136,7 @@ type S = Arc<Services>;
 /// A unary endpoint: `$svc.$method` of the [`Services`].
 macro_rules! unary {
     ($svc:ident . $method:ident) => {
-        any(|State(s): State<S>, req: Request| async move { unary(req, |r| async move { s.$svc.$method(r).await }).await })
+        any(|State(s): State<S>, req: Request| async move { unary(req, s.body_limit, |r| async move { s.$svc.$method(r).await }).await })
     };
 }
 
@@ -148,7 +155,7 @@ fn v3_routes() -> Router<S> {
         // Watch
         .route(
             "/watch",
-            any(|State(s): State<S>, req: Request| async move { bidi(req, |r| async move { s.watch.watch(r).await }).await }),
+            any(|State(s): State<S>, req: Request| async move { bidi(req, (s.body_limit, s.message_limit), |r| async move { s.watch.watch(r).await }).await }),
         )
         // Lease
         .route("/lease/grant", unary!(lease.lease_grant))
@@ -157,7 +164,7 @@ fn v3_routes() -> Router<S> {
         .route(
             "/lease/keepalive",
             any(|State(s): State<S>, req: Request| async move {
-                bidi(req, |r| async move { s.lease.lease_keep_alive(r).await }).await
+                bidi(req, (s.body_limit, s.message_limit), |r| async move { s.lease.lease_keep_alive(r).await }).await
             }),
         )
         .route("/lease/timetolive", lease_ttl.clone())
@@ -174,7 +181,7 @@ fn v3_routes() -> Router<S> {
         .route(
             "/election/observe",
             any(|State(s): State<S>, req: Request| async move {
-                server_stream(req, |r| async move { s.election.observe(r).await }).await
+                server_stream(req, s.body_limit, |r| async move { s.election.observe(r).await }).await
             }),
         )
         // Cluster
@@ -192,7 +199,7 @@ fn v3_routes() -> Router<S> {
         .route(
             "/maintenance/snapshot",
             any(|State(s): State<S>, req: Request| async move {
-                server_stream(req, |r| async move { s.maintenance.snapshot(r).await }).await
+                server_stream(req, s.body_limit, |r| async move { s.maintenance.snapshot(r).await }).await
             }),
         )
         .route("/maintenance/transfer-leadership", unary!(maintenance.move_leader))
@@ -223,7 +230,7 @@ fn v3_routes() -> Router<S> {
 // ---------------------------------------------------------------------------
 
 /// A unary call: one JSON request in, one JSON response (or error) out.
-pub(crate) async fn unary<Req, Resp, F, Fut>(req: Request, call: F) -> Response
+pub(crate) async fn unary<Req, Resp, F, Fut>(req: Request, body_limit: usize, call: F) -> Response
 where
     Req: DeserializeOwned + Default,
     Resp: Serialize,
@@ -234,7 +241,7 @@ where
         return resp;
     }
     let (parts, body) = req.into_parts();
-    let msg = match read_request::<Req>(body).await {
+    let msg = match read_request::<Req>(body, body_limit).await {
         Ok(msg) => msg,
         Err(status) => return error_response(&status),
     };
@@ -249,7 +256,7 @@ where
 
 /// A server-streaming call (`Snapshot`): one JSON request in, a stream of
 /// `{"result":...}` documents out.
-pub(crate) async fn server_stream<Req, Resp, St, F, Fut>(req: Request, call: F) -> Response
+pub(crate) async fn server_stream<Req, Resp, St, F, Fut>(req: Request, body_limit: usize, call: F) -> Response
 where
     Req: DeserializeOwned + Default,
     Resp: Serialize + Send + 'static,
@@ -261,7 +268,7 @@ where
         return resp;
     }
     let (parts, body) = req.into_parts();
-    let msg = match read_request::<Req>(body).await {
+    let msg = match read_request::<Req>(body, body_limit).await {
         Ok(msg) => msg,
         Err(status) => return error_response(&status),
     };
@@ -274,7 +281,7 @@ where
 /// A bidirectional call (`Watch`, `LeaseKeepAlive`): the request body is a
 /// sequence of JSON requests handed to the service as they arrive; the
 /// answer streams `{"result":...}` documents.
-pub(crate) async fn bidi<Req, Resp, St, F, Fut>(req: Request, call: F) -> Response
+pub(crate) async fn bidi<Req, Resp, St, F, Fut>(req: Request, (body_limit, message_limit): (usize, usize), call: F) -> Response
 where
     Req: DeserializeOwned + prost::Message + Default + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -287,12 +294,12 @@ where
     }
     let (parts, body) = req.into_parts();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(16);
-    tokio::spawn(pump_requests::<Req>(body, tx));
+    tokio::spawn(pump_requests::<Req>(body, body_limit, tx));
     let inbound = tonic::Streaming::new_request(
         tonic_prost::ProstDecoder::<Req>::new(Default::default()),
         Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
         None,
-        Some(MAX_STREAM_MESSAGE),
+        Some(message_limit),
     );
     match call(grpc_request(inbound, &parts.headers)).await {
         Ok(resp) => forward_stream(resp.into_inner()).await,
@@ -304,12 +311,12 @@ where
 /// a gRPC message frame. Stops at the end of the body, at a read error or at
 /// a request that does not decode (grpc-gateway then closes the sending
 /// side; the response stream goes on).
-async fn pump_requests<Req>(body: Body, tx: tokio::sync::mpsc::Sender<Result<Bytes, Infallible>>)
+async fn pump_requests<Req>(body: Body, body_limit: usize, tx: tokio::sync::mpsc::Sender<Result<Bytes, Infallible>>)
 where
     Req: DeserializeOwned + prost::Message,
 {
     let mut body = body.into_data_stream();
-    let mut splitter = JsonSplitter::default();
+    let mut splitter = JsonSplitter::with_limit(body_limit);
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else { return };
         splitter.push(&chunk);
@@ -429,8 +436,8 @@ pub(crate) fn stream_chunk<Resp: Serialize>(item: Result<&Resp, &Status>) -> (Ve
 // ---------------------------------------------------------------------------
 
 /// Reads and decodes a whole request body.
-async fn read_request<Req: DeserializeOwned + Default>(body: Body) -> Result<Req, Status> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+async fn read_request<Req: DeserializeOwned + Default>(body: Body, body_limit: usize) -> Result<Req, Status> {
+    let bytes = axum::body::to_bytes(body, body_limit)
         .await
         .map_err(|e| Status::invalid_argument(format!("reading the request body: {e}")))?;
     decode_request(&bytes)
@@ -468,12 +475,23 @@ fn to_message<T: DeserializeOwned>(mut value: Value) -> Result<T, String> {
 
 /// Splits a byte stream into consecutive JSON values (Go's `json.Decoder`
 /// over a request body).
-#[derive(Default)]
 pub(crate) struct JsonSplitter {
     buf: Vec<u8>,
+    /// The most bytes one value may take before it is complete.
+    limit: usize,
+}
+
+impl Default for JsonSplitter {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
 }
 
 impl JsonSplitter {
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        Self { buf: Vec::new(), limit }
+    }
+
     pub(crate) fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
@@ -494,6 +512,15 @@ impl JsonSplitter {
                     Ok(msg) => return Ok(Some(msg)),
                     Err(text) => text,
                 }
+            }
+            // An incomplete value may grow only up to the limit: a client
+            // cannot make the server buffer an endless one.
+            Some(Err(e)) if e.is_eof() && self.buf.len() > self.limit => {
+                return Err(Status::resource_exhausted(format!(
+                    "request body larger than max ({} vs. {})",
+                    self.buf.len(),
+                    self.limit
+                )));
             }
             Some(Err(e)) if e.is_eof() => return Ok(None),
             Some(Err(e)) => decode_error_text(&e, &self.buf),

@@ -11,9 +11,11 @@
 //! written like Go's `http.Error` (text/plain, `nosniff`, trailing newline).
 
 pub mod authority;
+pub(crate) mod conn_limit;
 pub mod gateway;
 mod grpc_metrics;
 mod health;
+pub(crate) mod message_limit;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -35,12 +35,31 @@ impl LogStore {
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
     }
 
-    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T, subject: ErrorSubject<NodeId>) -> StorageResult<()> {
+    async fn put_meta<T: serde::Serialize>(&self, key: &'static [u8], value: &T, subject: ErrorSubject<NodeId>) -> StorageResult<()> {
         let bytes = bincode::serialize(value).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
-        let mut batch = WriteBatch::default();
-        batch.put(&self.engine, Cf::RaftMeta, key, bytes);
+        let fsync = self.fsync;
         // The vote must be durable before it is acted on.
-        self.engine.write(batch, self.fsync).map_err(|e| io_err(subject, ErrorVerb::Write, e))
+        self.write_off_runtime(move |engine| {
+            let mut batch = WriteBatch::default();
+            batch.put(engine, Cf::RaftMeta, key, bytes);
+            engine.write(batch, fsync)
+        })
+        .await
+        .map_err(|e| io_err(subject, ErrorVerb::Write, e))
+    }
+
+    /// Runs a storage write that may fsync on the blocking pool. An fsync
+    /// takes milliseconds to seconds on a busy disk; run on openraft's core
+    /// task it would hold a runtime worker meanwhile (one of two on a
+    /// 2-core machine), stalling every request and heartbeat scheduled there.
+    async fn write_off_runtime(
+        &self,
+        write: impl FnOnce(&Engine) -> Result<(), StorageError> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || write(&engine))
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(format!("storage write task failed: {e}"))))?
     }
 
     /// Whether this data dir has ever held Raft state.
@@ -103,7 +122,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
-        self.put_meta(raft_meta::VOTE, vote, ErrorSubject::Vote)
+        self.put_meta(raft_meta::VOTE, vote, ErrorSubject::Vote).await
     }
 
     async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
@@ -154,19 +173,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(syncer) = &self.syncer {
             syncer.barrier().await;
         }
-        let mut batch = WriteBatch::default();
-        batch.delete_range(&self.engine, Cf::RaftLog, schema::log_key(log_id.index), schema::log_key(u64::MAX));
-        self.engine.write(batch, self.fsync).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        let fsync = self.fsync;
+        self.write_off_runtime(move |engine| {
+            let mut batch = WriteBatch::default();
+            batch.delete_range(engine, Cf::RaftLog, schema::log_key(log_id.index), schema::log_key(u64::MAX));
+            engine.write(batch, fsync)
+        })
+        .await
+        .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
     }
 
     async fn purge(&mut self, log_id: LogId) -> StorageResult<()> {
-        // Entries up to log_id are applied; make the state machine durable
-        // before the log that could rebuild it disappears.
-        self.engine.sync_wal().map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
         let bytes = bincode::serialize(&log_id).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
-        let mut batch = WriteBatch::default();
-        batch.put(&self.engine, Cf::RaftMeta, raft_meta::PURGED, bytes);
-        batch.delete_range(&self.engine, Cf::RaftLog, schema::log_key(0), schema::log_key(log_id.index + 1));
-        self.engine.write(batch, self.fsync).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        let fsync = self.fsync;
+        self.write_off_runtime(move |engine| {
+            // Entries up to log_id are applied; make the state machine durable
+            // before the log that could rebuild it disappears.
+            engine.sync_wal()?;
+            let mut batch = WriteBatch::default();
+            batch.put(engine, Cf::RaftMeta, raft_meta::PURGED, bytes);
+            batch.delete_range(engine, Cf::RaftLog, schema::log_key(0), schema::log_key(log_id.index + 1));
+            engine.write(batch, fsync)
+        })
+        .await
+        .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
     }
 }

@@ -63,10 +63,23 @@ impl Member {
         self.wait_ready();
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         while Instant::now() < deadline {
+            // The ports were free when chosen, but another process may have
+            // taken one since: a fresh member (nothing written yet) moves to
+            // new ports; a restarted one must keep its peer URL, so it fails.
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let log = self.log();
+                if log.contains("address already in use") && !self.data_dir.join("member").join("db").join("CURRENT").exists() {
+                    self.client_port = free_port();
+                    self.peer_port = free_port();
+                    self.spawn();
+                    return;
+                }
+                panic!("capstan exited while starting; log: {log}");
+            }
             let ok = rt.block_on(async {
                 let Ok(mut kv) = KvClient::connect(self.endpoint()).await else { return false };
                 kv.range(capstan_proto::etcdserverpb::RangeRequest { key: b"health".to_vec(), ..Default::default() })

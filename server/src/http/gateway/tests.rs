@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// The body limit of a member with etcd's default `--max-request-bytes`.
+const TEST_BODY_LIMIT: usize = 2 * (1_572_864 + 512 * 1024);
+
 fn to_json<T: Serialize>(msg: &T) -> Value {
     serde_json::to_value(msg).unwrap()
 }
@@ -316,7 +319,7 @@ async fn fake_range(req: tonic::Request<RangeRequest>) -> Result<tonic::Response
 
 #[tokio::test]
 async fn unary_answers_json_with_the_gateway_headers() {
-    let resp = unary(post(r#"{"key":"Zm9v"}"#), fake_range).await;
+    let resp = unary(post(r#"{"key":"Zm9v"}"#), TEST_BODY_LIMIT, fake_range).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
     assert_eq!(resp.headers()["grpc-metadata-content-type"], "application/grpc");
@@ -328,11 +331,11 @@ async fn unary_answers_json_with_the_gateway_headers() {
 
 #[tokio::test]
 async fn unary_maps_service_and_decode_errors() {
-    let resp = unary(post("{}"), fake_range).await;
+    let resp = unary(post("{}"), TEST_BODY_LIMIT, fake_range).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_string(resp).await, r#"{"code":3,"message":"etcdserver: key is not provided"}"#);
 
-    let resp = unary(post(r#"{"key":"#), fake_range).await;
+    let resp = unary(post(r#"{"key":"#), TEST_BODY_LIMIT, fake_range).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_string(resp).await, r#"{"code":3,"message":"unexpected EOF"}"#);
 }
@@ -340,12 +343,12 @@ async fn unary_maps_service_and_decode_errors() {
 #[tokio::test]
 async fn only_post_is_routed() {
     let get = HttpRequest::builder().method("GET").uri("/v3/kv/range").body(Body::empty()).unwrap();
-    let resp = unary(get, fake_range).await;
+    let resp = unary(get, TEST_BODY_LIMIT, fake_range).await;
     assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
     assert_eq!(body_string(resp).await, r#"{"code":12,"message":"Method Not Allowed"}"#);
 
     let options = HttpRequest::builder().method("OPTIONS").uri("/v3/kv/range").body(Body::empty()).unwrap();
-    let resp = unary(options, fake_range).await;
+    let resp = unary(options, TEST_BODY_LIMIT, fake_range).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(body_string(resp).await, "");
 
@@ -362,7 +365,7 @@ async fn authorization_is_passed_on_as_metadata() {
         .header("Grpc-Metadata-Foo", "bar")
         .body(Body::from(r#"{"key":"YQ=="}"#))
         .unwrap();
-    let resp = unary(req, |r: tonic::Request<RangeRequest>| async move {
+    let resp = unary(req, TEST_BODY_LIMIT, |r: tonic::Request<RangeRequest>| async move {
         assert_eq!(r.metadata().get("authorization").unwrap(), "tok");
         assert_eq!(r.metadata().get("foo").unwrap(), "bar");
         fake_range(r).await
@@ -403,7 +406,7 @@ async fn bidi_streams_requests_in_and_results_out() {
         Ok(Bytes::from_static(b" {\"cancel_request\":{}}")),
     ];
     let req = post(Body::from_stream(futures::stream::iter(chunks)));
-    let resp = bidi(req, fake_watch).await;
+    let resp = bidi(req, (TEST_BODY_LIMIT, TEST_BODY_LIMIT), fake_watch).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
     let body = body_string(resp).await;
@@ -419,7 +422,7 @@ async fn bidi_streams_requests_in_and_results_out() {
 #[tokio::test]
 async fn bidi_stops_sending_at_a_malformed_request() {
     let req = post(r#"{"create_request":{"key":"YQ=="}} {"create_request":{"key":5}} {"create_request":{}}"#);
-    let resp = bidi(req, fake_watch).await;
+    let resp = bidi(req, (TEST_BODY_LIMIT, TEST_BODY_LIMIT), fake_watch).await;
     let body = body_string(resp).await;
     // The first request got through; the stream then ended without error.
     assert_eq!(body.lines().count(), 1, "{body}");
@@ -438,7 +441,7 @@ async fn a_stream_failing_first_takes_the_error_status() {
 
 #[tokio::test]
 async fn server_stream_sends_each_message() {
-    let resp = server_stream(post("{}"), |_r: tonic::Request<pb::SnapshotRequest>| async {
+    let resp = server_stream(post("{}"), TEST_BODY_LIMIT, |_r: tonic::Request<pb::SnapshotRequest>| async {
         let items = vec![
             Ok(pb::SnapshotResponse { header: Some(header()), remaining_bytes: 3, blob: b"ab".to_vec(), version: String::new() }),
             Ok(pb::SnapshotResponse { header: None, remaining_bytes: 0, blob: b"c".to_vec(), version: "3.6.0".into() }),
@@ -454,4 +457,21 @@ async fn server_stream_sends_each_message() {
     assert_eq!(first["result"]["remaining_bytes"], "3");
     assert_eq!(first["result"]["blob"], "YWI=");
     assert_eq!(lines[1], r#"{"result":{"blob":"Yw==","version":"3.6.0"}}"#);
+}
+
+#[test]
+fn an_endless_streamed_value_is_refused_at_the_limit() {
+    let mut s = JsonSplitter::with_limit(64);
+    s.push(br#"{"create_request":{"key":""#);
+    assert!(s.next::<WatchRequest>().unwrap().is_none(), "incomplete and under the limit: wait for more");
+    s.push(&[b'A'; 100]);
+    let err = s.next::<WatchRequest>().unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused() {
+    let big = format!(r#"{{"key":"{}"}}"#, "A".repeat(200));
+    let resp = unary(post(big), 64, fake_range).await;
+    assert_ne!(resp.status(), StatusCode::OK);
 }

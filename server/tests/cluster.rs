@@ -1,0 +1,129 @@
+//! Cluster behaviour in one process (see `harness`): leader loss, restart,
+//! catch-up through a snapshot, membership change. Each runs in seconds; the
+//! shell suites (tests/e2e/cluster-*.sh) cover the same ground with real
+//! processes and real clients.
+
+mod harness;
+
+use capstan_proto::etcdserverpb::{MemberAddRequest, MemberListRequest, MemberPromoteRequest};
+use harness::{Cluster, PATIENCE};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_replicate_to_every_member() {
+    let c = Cluster::new(3).await;
+    let rev = c.put(1, "k", "v").await;
+    for i in 0..3 {
+        c.wait_for_revision(i, rev).await;
+        assert_eq!(c.get_local(i, "k").await.as_deref(), Some("v"));
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_leader_elects_another_and_keeps_acknowledged_writes() {
+    let mut c = Cluster::new(3).await;
+    let leader = c.wait_for_leader(&[0, 1, 2]).await;
+    let mut acked = Vec::new();
+    for n in 0..20 {
+        acked.push((format!("k{n}"), c.put(n % 3, &format!("k{n}"), &format!("v{n}")).await));
+    }
+    c.stop(leader).await;
+    let rest: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let new_leader = c.wait_for_leader(&rest).await;
+    assert_ne!(new_leader, leader);
+    let rev = c.put(rest[0], "after", "loss").await;
+    for &i in &rest {
+        c.wait_for_revision(i, rev).await;
+        for (k, _) in &acked {
+            assert!(c.get_local(i, k).await.is_some(), "{k} lost on member {i}");
+        }
+    }
+    // The old leader comes back as a follower and catches up.
+    c.start(leader).await;
+    c.wait_for_revision(leader, rev).await;
+    assert_eq!(c.get_local(leader, "after").await.as_deref(), Some("loss"));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whole_cluster_restart_keeps_data_and_revision() {
+    let mut c = Cluster::new(3).await;
+    let rev = c.put(0, "durable", "yes").await;
+    for i in 0..3 {
+        c.wait_for_revision(i, rev).await;
+    }
+    let ids: Vec<u64> = futures::future::join_all((0..3).map(|i| c.member_id(i))).await;
+    for i in 0..3 {
+        c.stop(i).await;
+    }
+    for i in 0..3 {
+        c.start(i).await;
+    }
+    c.wait_for_leader(&[0, 1, 2]).await;
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(c.member_id(i).await, *id, "member ids survive a restart");
+        assert_eq!(c.local_revision(i).await, rev);
+        assert_eq!(c.get_local(i, "durable").await.as_deref(), Some("yes"));
+    }
+    assert_eq!(c.put(1, "next", "1").await, rev + 1);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_far_behind_catches_up_through_a_snapshot() {
+    // Snapshots every 100 requests keeping 10 entries: a member that misses
+    // 600 writes cannot be sent the log and needs the snapshot.
+    let mut c = Cluster::with_config(3, "snapshot-count: 100\nsnapshot-catchup-entries: 10\n").await;
+    let leader = c.wait_for_leader(&[0, 1, 2]).await;
+    let behind = (leader + 1) % 3;
+    c.stop(behind).await;
+    let writer = (leader + 2) % 3;
+    let mut rev = 0;
+    for n in 0..600 {
+        rev = c.put(writer, &format!("c{n}"), "x").await;
+    }
+    c.start(behind).await;
+    c.wait_for_revision(behind, rev).await;
+    let received = c.metric(behind, "etcd_network_snapshot_receive_success").await.unwrap_or(0.0);
+    assert!(received >= 1.0, "the member caught up through a snapshot (received {received})");
+    assert_eq!(c.get_local(behind, "c599").await.as_deref(), Some("x"));
+    assert_eq!(c.get_local(behind, "c0").await.as_deref(), Some("x"));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learner_joins_catches_up_and_is_promoted() {
+    let mut c = Cluster::new(3).await;
+    let rev = c.put(0, "before", "join").await;
+    let new = c.add_slot().await;
+    let added = c
+        .cluster_client(0)
+        .await
+        .member_add(MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = added.member.unwrap().id;
+    c.start_joining(new);
+    c.wait_for_revision(new, rev).await;
+    assert_eq!(c.get_local(new, "before").await.as_deref(), Some("join"));
+    // Promotion is refused until the learner has caught up; retry until then.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        match c.cluster_client(0).await.member_promote(MemberPromoteRequest { id }).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "promotion never accepted: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let members = c.cluster_client(1).await.member_list(MemberListRequest { linearizable: true }).await.unwrap().into_inner().members;
+    assert_eq!(members.len(), 4);
+    assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
+    let rev = c.put(new, "after", "promotion").await;
+    for i in 0..4 {
+        c.wait_for_revision(i, rev).await;
+    }
+    c.shutdown().await;
+}
