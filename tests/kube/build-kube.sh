@@ -52,13 +52,11 @@ PKGS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller
 
 # What identifies a build: the version, the exact dependency graph and the toolchain.
 stamp_want() {
-  echo "kubernetes $VERSION mod $(cat "$HERE/go.mod" "$HERE/go.sum" | sha256sum | cut -c1-16) $("$CAPSTAN_GO" env GOVERSION 2>/dev/null || echo nogo)"
+  echo "kubernetes $VERSION mod $(go_modhash "$HERE/go.mod" "$HERE/go.sum") $(go_stamp_gov)"
 }
 
 up_to_date() {
-  local b
-  for b in "${BINS[@]}"; do [ -x "$OUT/$b" ] || return 1; done
-  [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$(stamp_want)" ] || return 1
+  go_built "$OUT" "$(stamp_want)" "${BINS[@]}" || return 1
   "$OUT/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KV" || return 1
   "$OUT/kube-controller-manager" --version 2>/dev/null | grep -qx "Kubernetes $KV" || return 1
   "$OUT/kubectl" version --client 2>/dev/null | grep -q "Client Version: $KV\$" || return 1

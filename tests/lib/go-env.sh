@@ -22,6 +22,10 @@
 #   go_modver FILE MOD the version FILE (a go.mod) requires of module MOD (vX.Y.Z)
 #   go_need [MODDIR...] die unless the go command exists and is at least as new as the
 #                      `go` line of each MODDIR/go.mod
+#   go_modhash FILE... a short hash of go.mod/go.sum files (the exact build list)
+#   go_stamp_gov       the go command's GOVERSION, or "nogo" (for stamps)
+#   go_built OUT STAMP BIN...  every OUT/BIN is executable and OUT/.stamp holds STAMP
+#                      (the caller then checks the versions the binaries report)
 #   go_step LABEL CMD...  say LABEL, run CMD, say how long it took
 #   go_stage NAME      make the caches and a staging directory GO_STAGE in
 #                      $CAPSTAN_BIN_CACHE (removed on exit unless installed)
@@ -89,6 +93,17 @@ go_need() {
     [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1)" = "$want" ] ||
       go_die "${CAPSTAN_GO:-go} is Go $have; $d/go.mod needs Go >= $want (GOTOOLCHAIN=local: no other toolchain is fetched)"
   done
+}
+
+go_modhash() { cat "$@" | sha256sum | cut -c1-16; }
+
+go_stamp_gov() { "${CAPSTAN_GO:-go}" env GOVERSION 2>/dev/null || echo nogo; }
+
+go_built() {
+  local out=$1 stamp=$2 b
+  shift 2
+  for b in "$@"; do [ -x "$out/$b" ] || return 1; done
+  [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]
 }
 
 go_step() {

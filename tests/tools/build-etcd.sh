@@ -41,13 +41,11 @@ OUT=$CAPSTAN_BIN_CACHE/etcd-$VERSION
 if [ $GO_PRINT = 1 ]; then echo "$OUT"; exit 0; fi
 
 # What identifies a build: the versions and the exact dependency graph.
-STAMP_WANT="etcd $VERSION benchmark-root $ROOT_V mod $(cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/benchmark/go.mod" "$HERE/benchmark/go.sum" | sha256sum | cut -c1-16)"
+STAMP_WANT="etcd $VERSION benchmark-root $ROOT_V mod $(go_modhash "$HERE/go.mod" "$HERE/go.sum" "$HERE/benchmark/go.mod" "$HERE/benchmark/go.sum")"
 BINS=(etcd etcdctl etcdutl benchmark)
 
 up_to_date() {
-  local b
-  for b in "${BINS[@]}"; do [ -x "$OUT/$b" ] || return 1; done
-  [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$STAMP_WANT" ] || return 1
+  go_built "$OUT" "$STAMP_WANT" "${BINS[@]}" || return 1
   "$OUT/etcd" --version 2>/dev/null | grep -qx "etcd Version: $VERSION" || return 1
   "$OUT/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $VERSION" || return 1
 }

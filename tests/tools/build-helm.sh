@@ -40,11 +40,10 @@ OUT=$CAPSTAN_BIN_CACHE/helm-$VERSION
 if [ $GO_PRINT = 1 ]; then echo "$OUT"; exit 0; fi
 
 stamp_want() {
-  echo "helm $VERSION mod $(cat "$MOD/go.mod" "$MOD/go.sum" | sha256sum | cut -c1-16) $("$CAPSTAN_GO" env GOVERSION 2>/dev/null || echo nogo)"
+  echo "helm $VERSION mod $(go_modhash "$MOD/go.mod" "$MOD/go.sum") $(go_stamp_gov)"
 }
 up_to_date() {
-  [ -x "$OUT/helm" ] || return 1
-  [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$(stamp_want)" ] || return 1
+  go_built "$OUT" "$(stamp_want)" helm || return 1
   "$OUT/helm" version --short 2>/dev/null | grep -q "^$HV" || return 1
 }
 
