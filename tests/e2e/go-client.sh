@@ -17,26 +17,25 @@
 # Knobs: GOCLIENT_TEST_TIMEOUT (seconds per Go test, default 240),
 #        GOCLIENT_LOG_LEVEL (the Go client's log level: debug/info/warn/error; warn),
 #        GOCLIENT_RACE=1 (build and run the tests with the race detector; needs cgo),
-#        CAPSTAN_GO (the go command; default go), GOMODCACHE / GOCACHE (default under
-#        ~/.cache/capstan). Needs Go >= 1.26 (skipped if there is no go command).
+#        CAPSTAN_GO (the go command; default go), GOMODCACHE / GOCACHE (default
+#        ~/.cache/capstan/go-mod and go-build: tests/lib/go-env.sh, shared with the Go
+#        build scripts). Needs Go >= 1.26 (skipped if there is no go command).
 # The run's Go test logs are kept in $CAP_TMP/go/ when something fails.
 # timeout: 900
 set -u
 CAP_TEST_NAME=go-client
 # shellcheck source=tests/lib/cluster.sh
 . "$(dirname "$0")/../lib/cluster.sh"
+# shellcheck source=tests/lib/go-env.sh
+. "$CAP_LIB_DIR/go-env.sh"
 cap_require_bin "$CAPSTAN_BIN" || exit 1
-: "${CAPSTAN_GO:=go}"
-command -v "$CAPSTAN_GO" >/dev/null 2>&1 || cap_skip "no go command ($CAPSTAN_GO); Go >= 1.26 builds tests/goclient"
+go_env # caches, GOFLAGS="-mod=readonly -buildvcs=false", GOTOOLCHAIN=local (cgo stays on for -race)
+go_have || cap_skip "no go command ($CAPSTAN_GO); Go >= 1.26 builds tests/goclient"
 cap_init
 
 GODIR=$(cd "$(dirname "$0")/../goclient" && pwd)
 PER_TEST=${GOCLIENT_TEST_TIMEOUT:-240}
 RUN_RE=${1:-.}
-export GOMODCACHE=${GOMODCACHE:-$HOME/.cache/capstan/gomod}
-export GOCACHE=${GOCACHE:-$HOME/.cache/capstan/gocache}
-export GOFLAGS="-mod=readonly -buildvcs=false"
-export GOTOOLCHAIN=local
 
 # --- the test binary (rebuilt only when tests/goclient changes) ------------------------
 BIN_DIR=$HOME/.cache/capstan/goclient
@@ -52,7 +51,7 @@ if [ -x "$TEST_BIN" ] && [ "$(cat "$TEST_BIN.stamp" 2>/dev/null)" = "$SRC_HASH" 
 else
   cap_say "building $TEST_BIN (go test -c in tests/goclient, nice -n 19)"
   t0=$SECONDS
-  if (cd "$GODIR" && nice -n 19 "$CAPSTAN_GO" test "${RACE[@]}" -c -o "$TEST_BIN.tmp" .) >"$CAP_TMP/build.log" 2>&1; then
+  if (cd "$GODIR" && go_run test "${RACE[@]}" -c -o "$TEST_BIN.tmp" .) >"$CAP_TMP/build.log" 2>&1; then
     mv "$TEST_BIN.tmp" "$TEST_BIN" && echo "$SRC_HASH" >"$TEST_BIN.stamp"
     cap_say "built in $((SECONDS - t0)) s"
   else

@@ -25,37 +25,26 @@
 #   CAPSTAN_GO         the go command, default `go` on PATH
 # Builds run under `nice -n 19`. Needs Go >= 1.26 (Kubernetes 1.37 declares `go 1.26.0`).
 # Cold build on 2 cores: ~16 min (kube-apiserver alone ~12); see tests/kube/README.md.
+# The Go environment (caches, GOFLAGS, GOTOOLCHAIN=local, CGO_ENABLED=0) and the build
+# steps are shared with the other build scripts: tests/lib/go-env.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${CAPSTAN_BIN_CACHE:=$HOME/.cache/capstan/bin}"
-: "${CAPSTAN_GO:=go}"
-export GOMODCACHE=${GOMODCACHE:-$HOME/.cache/capstan/go-mod}
-export GOCACHE=${GOCACHE:-$HOME/.cache/capstan/go-build}
-export GOFLAGS="-mod=readonly -buildvcs=false"
-export GOTOOLCHAIN=local   # never download another toolchain behind our back
-export CGO_ENABLED=0       # Kubernetes' release builds of these binaries are static too
-
-say() { printf '[build-kube %s] %s\n' "$(date -u +%T)" "$*"; }
-die() { printf '[build-kube] error: %s\n' "$*" >&2; exit 1; }
-
-FORCE=0 PRINT=0 CHECK=0 PVERSION=0
+# shellcheck source=tests/lib/go-env.sh
+. "$HERE/../lib/go-env.sh"
+GO_TAG=build-kube
+go_tool_env
+PVERSION=0 ARGS=()
 for a in "$@"; do
-  case $a in
-    --force) FORCE=1 ;;
-    --print-dir) PRINT=1 ;;
-    --check) CHECK=1 ;;
-    --version) PVERSION=1 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument $a (try --help)" ;;
-  esac
+  if [ "$a" = --version ]; then PVERSION=1; else ARGS+=("$a"); fi
 done
+go_args "${ARGS[@]}"
 
-KV=$(sed -n 's#^[[:space:]]*k8s.io/kubernetes \(v[0-9][^ ]*\).*#\1#p' "$HERE/go.mod" | head -n 1)
-[ -n "$KV" ] || die "could not read the k8s.io/kubernetes version from $HERE/go.mod"
+KV=$(go_modver "$HERE/go.mod" k8s.io/kubernetes)
+[ -n "$KV" ] || go_die "could not read the k8s.io/kubernetes version from $HERE/go.mod"
 VERSION=${KV#v}
 OUT=$CAPSTAN_BIN_CACHE/kubernetes-$VERSION
 if [ $PVERSION = 1 ]; then echo "$VERSION"; exit 0; fi
-if [ $PRINT = 1 ]; then echo "$OUT"; exit 0; fi
+if [ $GO_PRINT = 1 ]; then echo "$OUT"; exit 0; fi
 
 BINS=(kube-apiserver kube-controller-manager kubectl)
 PKGS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
@@ -63,33 +52,29 @@ PKGS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller
 
 # What identifies a build: the version, the exact dependency graph and the toolchain.
 stamp_want() {
-  echo "kubernetes $VERSION mod $(cat "$HERE/go.mod" "$HERE/go.sum" | sha256sum | cut -c1-16) $("$CAPSTAN_GO" env GOVERSION 2>/dev/null || echo nogo)"
+  echo "kubernetes $VERSION mod $(go_modhash "$HERE/go.mod" "$HERE/go.sum") $(go_stamp_gov)"
 }
 
 up_to_date() {
-  local b
-  for b in "${BINS[@]}"; do [ -x "$OUT/$b" ] || return 1; done
-  [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$(stamp_want)" ] || return 1
+  go_built "$OUT" "$(stamp_want)" "${BINS[@]}" || return 1
   "$OUT/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KV" || return 1
   "$OUT/kube-controller-manager" --version 2>/dev/null | grep -qx "Kubernetes $KV" || return 1
   "$OUT/kubectl" version --client 2>/dev/null | grep -q "Client Version: $KV\$" || return 1
 }
 
-if [ $CHECK = 1 ]; then up_to_date; exit; fi
-command -v "$CAPSTAN_GO" >/dev/null || die "no go command ($CAPSTAN_GO) on PATH"
-if [ $FORCE = 0 ] && up_to_date; then
-  say "Kubernetes $VERSION already built in $OUT (${BINS[*]}); nothing to do"
+if [ $GO_CHECK = 1 ]; then up_to_date; exit; fi
+go_need "$HERE"
+if [ $GO_FORCE = 0 ] && up_to_date; then
+  go_say "Kubernetes $VERSION already built in $OUT (${BINS[*]}); nothing to do"
   exit 0
 fi
 
 GOV=$("$CAPSTAN_GO" env GOVERSION)
 MINOR=${VERSION#*.}; MINOR=${MINOR%%.*}
-say "building Kubernetes $VERSION (${BINS[*]}) with $GOV"
-say "  into     $OUT"
-say "  GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE (nice -n 19)"
-mkdir -p "$CAPSTAN_BIN_CACHE" "$GOMODCACHE" "$GOCACHE"
-STAGE=$(mktemp -d "$CAPSTAN_BIN_CACHE/.kubernetes-$VERSION.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+go_say "building Kubernetes $VERSION (${BINS[*]}) with $GOV"
+go_say "  into     $OUT"
+go_say "  GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE (nice -n 19)"
+go_stage "kubernetes-$VERSION"
 
 # As hack/lib/version.sh: the version variables of client-go and component-base. The
 # module zip has no git metadata, so gitCommit stays empty; buildDate is the release's
@@ -104,26 +89,16 @@ done
 
 cd "$HERE"
 t0=$SECONDS
-say "go mod download (modules of the build list, verified against go.sum)"
-nice -n 19 "$CAPSTAN_GO" mod download
-say "  took $((SECONDS - t0)) s"
+go_step "go mod download (modules of the build list, verified against go.sum)" go_run mod download
 for i in "${!BINS[@]}"; do
-  t=$SECONDS
-  say "go build -o ${BINS[$i]} ${PKGS[$i]}"
-  nice -n 19 "$CAPSTAN_GO" build -trimpath -ldflags "$LDFLAGS" -o "$STAGE/${BINS[$i]}" "${PKGS[$i]}"
-  say "  took $((SECONDS - t)) s"
+  go_step "go build -o ${BINS[$i]} ${PKGS[$i]}" \
+    go_run build -trimpath -ldflags "$LDFLAGS" -o "$GO_STAGE/${BINS[$i]}" "${PKGS[$i]}"
 done
 
-"$STAGE/kube-apiserver" --version | grep -qx "Kubernetes $KV" ||
-  die "built kube-apiserver reports: $("$STAGE/kube-apiserver" --version | head -n 1) (want $KV)"
-stamp_want >"$STAGE/.stamp"
-# Replace the output directory as a whole (no half-updated set of binaries).
-rm -rf "$OUT.old"
-[ -e "$OUT" ] && mv "$OUT" "$OUT.old"
-chmod 755 "$STAGE"
-mv "$STAGE" "$OUT"
-rm -rf "$OUT.old"
-trap - EXIT
-say "done in $((SECONDS - t0)) s:"
-for b in "${BINS[@]}"; do say "  $OUT/$b ($(du -h "$OUT/$b" | cut -f1))"; done
+"$GO_STAGE/kube-apiserver" --version | grep -qx "Kubernetes $KV" ||
+  go_die "built kube-apiserver reports: $("$GO_STAGE/kube-apiserver" --version | head -n 1) (want $KV)"
+stamp_want >"$GO_STAGE/.stamp"
+go_install "$OUT"
+go_say "done in $((SECONDS - t0)) s:"
+for b in "${BINS[@]}"; do go_say "  $OUT/$b ($(du -h "$OUT/$b" | cut -f1))"; done
 "$OUT/kube-apiserver" --version | sed 's/^/[build-kube]   /'

@@ -10,18 +10,21 @@
 # v0.X.Y), the list being read from the `=> ./staging/` lines of the release's own
 # go.mod; the `godebug` line is copied from it too. Then `go mod tidy` fills in the
 # rest (every other dependency ends up at the version Kubernetes requires).
-# Runs go under nice -n 19 with the caches of build-kube.sh.
+# Runs go under nice -n 19 with the caches of build-kube.sh (tests/lib/go-env.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ $# = 1 ] && [[ $1 =~ ^v1\.[0-9]+\.[0-9]+$ ]] || { echo "usage: $0 v1.X.Y" >&2; exit 2; }
 KV=$1
 SV=v0.${KV#v1.}
-: "${CAPSTAN_GO:=go}"
-export GOMODCACHE=${GOMODCACHE:-$HOME/.cache/capstan/go-mod}
-export GOCACHE=${GOCACHE:-$HOME/.cache/capstan/go-build}
-export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# shellcheck source=tests/lib/go-env.sh
+. "$HERE/../lib/go-env.sh"
+GO_TAG=update-version
+go_env
+export GOFLAGS=-buildvcs=false # not -mod=readonly: go mod tidy writes go.mod and go.sum
+# shellcheck disable=SC2119 # no go.mod to compare with yet: the release's own is read below
+go_need
 
-KMOD=$(nice -n 19 "$CAPSTAN_GO" mod download -json "k8s.io/kubernetes@$KV" |
+KMOD=$(go_run mod download -json "k8s.io/kubernetes@$KV" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
 GOLINE=$(grep -m1 '^go ' "$KMOD")
 GODEBUG=$(grep -m1 '^godebug ' "$KMOD" || true)
@@ -56,5 +59,5 @@ TOOLS
 mv "$HERE/go.mod.new" "$HERE/go.mod"
 rm -f "$HERE/go.sum"
 cd "$HERE"
-nice -n 19 "$CAPSTAN_GO" mod tidy
+go_run mod tidy
 echo "go.mod: k8s.io/kubernetes $KV, ${#STAGING[@]} staging modules at $SV"

@@ -13,102 +13,72 @@
 #   --check      exit 0 if the binaries are up to date, 1 otherwise (nothing built)
 # Environment (all optional):
 #   CAPSTAN_BIN_CACHE  default $HOME/.cache/capstan/bin
-#   GOMODCACHE         default $HOME/.cache/capstan/gomod
-#   GOCACHE            default $HOME/.cache/capstan/gocache
+#   GOMODCACHE         default $HOME/.cache/capstan/go-mod
+#   GOCACHE            default $HOME/.cache/capstan/go-build
 #   CAPSTAN_GO         the go command, default `go` on PATH
 # Builds run under `nice -n 19`. Needs Go >= 1.26 (etcd 3.7.3 declares `go 1.26.0`).
+# The Go environment (caches, GOFLAGS, GOTOOLCHAIN=local, CGO_ENABLED=0) and the build
+# steps are shared with the other build scripts: tests/lib/go-env.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${CAPSTAN_BIN_CACHE:=$HOME/.cache/capstan/bin}"
-: "${CAPSTAN_GO:=go}"
-export GOMODCACHE=${GOMODCACHE:-$HOME/.cache/capstan/gomod}
-export GOCACHE=${GOCACHE:-$HOME/.cache/capstan/gocache}
-export GOFLAGS="-mod=readonly -buildvcs=false"
-export GOTOOLCHAIN=local   # never download another toolchain behind our back
-export CGO_ENABLED=0       # etcd's release builds are static too
-
-say() { printf '[build-etcd] %s\n' "$*"; }
-die() { printf '[build-etcd] error: %s\n' "$*" >&2; exit 1; }
-
-FORCE=0 PRINT=0 CHECK=0
-for a in "$@"; do
-  case $a in
-    --force) FORCE=1 ;;
-    --print-dir) PRINT=1 ;;
-    --check) CHECK=1 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument $a (try --help)" ;;
-  esac
-done
+# shellcheck source=tests/lib/go-env.sh
+. "$HERE/../lib/go-env.sh"
+GO_TAG=build-etcd
+go_tool_env
+go_args "$@"
 
 # The pinned versions, read from go.mod (the single source of truth).
-modver() { sed -n "s#^[[:space:]]*$1 \(v[^ ]*\).*#\1#p" "$HERE/go.mod" | head -n 1; }
-SERVER_V=$(modver go.etcd.io/etcd/server/v3)
-CTL_V=$(modver go.etcd.io/etcd/etcdctl/v3)
-UTL_V=$(modver go.etcd.io/etcd/etcdutl/v3)
-ROOT_V=$(HERE=$HERE/benchmark modver go.etcd.io/etcd/v3)
+SERVER_V=$(go_modver "$HERE/go.mod" go.etcd.io/etcd/server/v3)
+CTL_V=$(go_modver "$HERE/go.mod" go.etcd.io/etcd/etcdctl/v3)
+UTL_V=$(go_modver "$HERE/go.mod" go.etcd.io/etcd/etcdutl/v3)
+ROOT_V=$(go_modver "$HERE/benchmark/go.mod" go.etcd.io/etcd/v3)
 [ -n "$SERVER_V" ] && [ -n "$CTL_V" ] && [ -n "$UTL_V" ] && [ -n "$ROOT_V" ] ||
-  die "could not read the pinned versions from $HERE/go.mod and $HERE/benchmark/go.mod"
+  go_die "could not read the pinned versions from $HERE/go.mod and $HERE/benchmark/go.mod"
 [ "$SERVER_V" = "$CTL_V" ] && [ "$SERVER_V" = "$UTL_V" ] ||
-  die "go.mod pins server $SERVER_V, etcdctl $CTL_V, etcdutl $UTL_V: they must agree"
+  go_die "go.mod pins server $SERVER_V, etcdctl $CTL_V, etcdutl $UTL_V: they must agree"
 VERSION=${SERVER_V#v}
 OUT=$CAPSTAN_BIN_CACHE/etcd-$VERSION
-if [ $PRINT = 1 ]; then echo "$OUT"; exit 0; fi
+if [ $GO_PRINT = 1 ]; then echo "$OUT"; exit 0; fi
 
 # What identifies a build: the versions and the exact dependency graph.
-STAMP_WANT="etcd $VERSION benchmark-root $ROOT_V mod $(cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/benchmark/go.mod" "$HERE/benchmark/go.sum" | sha256sum | cut -c1-16)"
+STAMP_WANT="etcd $VERSION benchmark-root $ROOT_V mod $(go_modhash "$HERE/go.mod" "$HERE/go.sum" "$HERE/benchmark/go.mod" "$HERE/benchmark/go.sum")"
 BINS=(etcd etcdctl etcdutl benchmark)
 
 up_to_date() {
-  local b
-  for b in "${BINS[@]}"; do [ -x "$OUT/$b" ] || return 1; done
-  [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$STAMP_WANT" ] || return 1
+  go_built "$OUT" "$STAMP_WANT" "${BINS[@]}" || return 1
   "$OUT/etcd" --version 2>/dev/null | grep -qx "etcd Version: $VERSION" || return 1
   "$OUT/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $VERSION" || return 1
 }
 
-if [ $CHECK = 1 ]; then up_to_date; exit; fi
-if [ $FORCE = 0 ] && up_to_date; then
-  say "etcd $VERSION already built in $OUT (etcd, etcdctl, etcdutl, benchmark); nothing to do"
+if [ $GO_CHECK = 1 ]; then up_to_date; exit; fi
+if [ $GO_FORCE = 0 ] && up_to_date; then
+  go_say "etcd $VERSION already built in $OUT (etcd, etcdctl, etcdutl, benchmark); nothing to do"
   exit 0
 fi
 
-command -v "$CAPSTAN_GO" >/dev/null || die "no go command ($CAPSTAN_GO) on PATH"
+go_need "$HERE" "$HERE/benchmark"
 GOV=$("$CAPSTAN_GO" env GOVERSION)
-say "building etcd $VERSION (benchmark from go.etcd.io/etcd/v3 $ROOT_V) with $GOV"
-say "  into     $OUT"
-say "  GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE (nice -n 19)"
-mkdir -p "$CAPSTAN_BIN_CACHE" "$GOMODCACHE" "$GOCACHE"
-STAGE=$(mktemp -d "$CAPSTAN_BIN_CACHE/.etcd-$VERSION.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+go_say "building etcd $VERSION (benchmark from go.etcd.io/etcd/v3 $ROOT_V) with $GOV"
+go_say "  into     $OUT"
+go_say "  GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE (nice -n 19)"
+go_stage "etcd-$VERSION"
 
 cd "$HERE"
 t0=$SECONDS
-say "go mod download (modules of the build list, verified against go.sum)"
-nice -n 19 "$CAPSTAN_GO" mod download
-(cd benchmark && nice -n 19 "$CAPSTAN_GO" mod download)
-say "  took $((SECONDS - t0)) s"
+download() { go_run mod download && (cd benchmark && go_run mod download); }
+go_step "go mod download (modules of the build list, verified against go.sum)" download
 build() { # NAME PACKAGE
-  local t=$SECONDS
-  say "go build -o $1 $2"
-  nice -n 19 "$CAPSTAN_GO" build -trimpath -o "$STAGE/$1" "$2"
-  say "  took $((SECONDS - t)) s"
+  go_step "go build -o $1 $2" go_run build -trimpath -o "$GO_STAGE/$1" "$2"
 }
 build etcd go.etcd.io/etcd/server/v3
 build etcdctl go.etcd.io/etcd/etcdctl/v3
 build etcdutl go.etcd.io/etcd/etcdutl/v3
 (cd benchmark && build benchmark go.etcd.io/etcd/v3/tools/benchmark)
 
-"$STAGE/etcd" --version | grep -qx "etcd Version: $VERSION" ||
-  die "built etcd reports: $("$STAGE/etcd" --version | head -n 1) (want $VERSION)"
-echo "$STAMP_WANT" >"$STAGE/.stamp"
-# Replace the output directory as a whole (no half-updated set of binaries).
-rm -rf "$OUT.old"
-[ -e "$OUT" ] && mv "$OUT" "$OUT.old"
-chmod 755 "$STAGE"
-mv "$STAGE" "$OUT"
-rm -rf "$OUT.old"
-trap - EXIT
-say "done in $((SECONDS - t0)) s:"
-for b in "${BINS[@]}"; do say "  $OUT/$b"; done
+"$GO_STAGE/etcd" --version | grep -qx "etcd Version: $VERSION" ||
+  go_die "built etcd reports: $("$GO_STAGE/etcd" --version | head -n 1) (want $VERSION)"
+echo "$STAMP_WANT" >"$GO_STAGE/.stamp"
+go_install "$OUT"
+go_say "done in $((SECONDS - t0)) s:"
+for b in "${BINS[@]}"; do go_say "  $OUT/$b"; done
 "$OUT/etcd" --version | sed 's/^/[build-etcd]   /'
