@@ -57,7 +57,29 @@ fn golden_text() -> String {
         virtual_max_bytes: Some(u64::MAX as f64),
         start_time_seconds: 1.7e9,
     };
-    out.push_str(&Metrics::new().render_with(Some(&fresh_snapshot()), &process));
+    let fresh = Metrics::new().render_with(Some(&fresh_snapshot()), &process);
+    out.push_str(&fresh);
+    // Series that appear only once something happened: their label values
+    // (etcd's check names, code names, hex ids) are part of the contract too.
+    out.push_str("# Lines added by one event of each labelled kind\n");
+    let m = Metrics::new();
+    for (kind, name) in HEALTH_CHECKS {
+        m.record_health_check(kind, name, name != "non_learner");
+    }
+    m.client_request(false, Some("3.6"));
+    m.client_request(true, None);
+    m.peer_sent(0xabc, 10);
+    m.peer_receive_failed(0xdef);
+    let campaign = GrpcMethod::from_path("/v3electionpb.Election/Campaign").unwrap();
+    m.grpc_started(campaign);
+    m.grpc_handled(campaign, 14);
+    let snapshot = ServerSnapshot { alarms: vec![(0x8e9e05c52164694d, 1), (0x1, 2)], ..fresh_snapshot() };
+    let busy = m.render_with(Some(&snapshot), &process);
+    let before: std::collections::HashSet<&str> = fresh.lines().collect();
+    for line in busy.lines().filter(|l| !before.contains(l)) {
+        out.push_str(line);
+        out.push('\n');
+    }
     out
 }
 
