@@ -136,7 +136,8 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         "starting member"
     );
 
-    let metrics = crate::metrics::global().clone();
+    // This member's metrics, handed to every part that updates them.
+    let metrics = crate::metrics::Metrics::new();
     let (kv, attachments) = KvStore::open(engine.clone()).context("recovering the key space")?;
     let kv = Arc::new(kv);
     let mut lessor = Lessor::new(config.min_lease_ttl_seconds());
@@ -160,8 +161,9 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         members.clone(),
         snapshots,
         hooks,
+        metrics.clone(),
     )?;
-    let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync).context("starting the WAL sync thread")?;
+    let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync, metrics.clone()).context("starting the WAL sync thread")?;
     let pristine = log_store.is_pristine()?;
 
     let heartbeat = config.heartbeat_interval().as_millis() as u64;
@@ -187,7 +189,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let raft_config = Arc::new(raft_config.validate().context("raft configuration")?);
     let peers = PeerClients::new(member_id, cluster_id, members.clone());
     let started = state_machine.started();
-    let raft = Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone()), log_store, state_machine)
+    let raft = Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone(), metrics.clone()), log_store, state_machine)
         .await
         .context("starting raft")?;
     started.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -225,7 +227,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         retention: RetentionPolicy { snapshot_count: config.snapshot_count, catchup: config.snapshot_catchup_entries },
     };
     let headers = HeaderFactory::new(cluster_id, member_id);
-    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options, progress };
+    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options, progress, metrics: metrics.clone() };
     let server = Server::start(parts, shutdown);
     Ok(StartedMember { server, metrics })
 }

@@ -9,6 +9,7 @@ use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
 
 use super::log_sync::LogSyncer;
 use super::{Entry, LogId, NodeId, StorageResult, TypeConfig, io_err};
+use crate::metrics::Metrics;
 use crate::storage::schema::{self, raft_meta};
 use crate::storage::{Cf, Engine, StorageError, WriteBatch};
 
@@ -20,12 +21,14 @@ pub struct LogStore {
     fsync: bool,
     /// Completes appends after a shared WAL fsync (only when `fsync`).
     syncer: Option<Arc<LogSyncer>>,
+    /// The member's metrics (WAL fsync latency, commit index).
+    metrics: Arc<Metrics>,
 }
 
 impl LogStore {
-    pub fn new(engine: Arc<Engine>, fsync: bool) -> std::io::Result<Self> {
-        let syncer = if fsync { Some(Arc::new(LogSyncer::start(engine.clone())?)) } else { None };
-        Ok(Self { engine, fsync, syncer })
+    pub fn new(engine: Arc<Engine>, fsync: bool, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        let syncer = if fsync { Some(Arc::new(LogSyncer::start(engine.clone(), metrics.clone())?)) } else { None };
+        Ok(Self { engine, fsync, syncer, metrics })
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -131,7 +134,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> StorageResult<()> {
         if let Some(c) = committed {
-            crate::metrics::global().set_committed_index(c.index);
+            self.metrics.set_committed_index(c.index);
         }
         // Not fsynced: the committed index is re-established by the leader after a crash.
         let bytes = bincode::serialize(&committed).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;

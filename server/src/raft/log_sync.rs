@@ -18,6 +18,7 @@ use std::time::Instant;
 use openraft::storage::LogFlushed;
 
 use super::TypeConfig;
+use crate::metrics::Metrics;
 use crate::storage::Engine;
 
 /// Queue of appends waiting for the next WAL fsync.
@@ -35,9 +36,9 @@ enum Waiter {
 impl LogSyncer {
     /// Starts the fsync thread. It ends when the last clone of the log
     /// store (and with it this sender) is dropped.
-    pub fn start(engine: Arc<Engine>) -> std::io::Result<Self> {
+    pub fn start(engine: Arc<Engine>, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (queue, pending) = mpsc::channel();
-        std::thread::Builder::new().name("wal-sync".into()).spawn(move || sync_loop(&engine, &pending))?;
+        std::thread::Builder::new().name("wal-sync".into()).spawn(move || sync_loop(&engine, &pending, &metrics))?;
         Ok(Self { queue })
     }
 
@@ -60,7 +61,7 @@ impl LogSyncer {
     }
 }
 
-fn sync_loop(engine: &Engine, pending: &mpsc::Receiver<Waiter>) {
+fn sync_loop(engine: &Engine, pending: &mpsc::Receiver<Waiter>, metrics: &Metrics) {
     while let Ok(first) = pending.recv() {
         let mut callbacks = Vec::new();
         let mut barriers = Vec::new();
@@ -76,7 +77,7 @@ fn sync_loop(engine: &Engine, pending: &mpsc::Receiver<Waiter>) {
         }
         let started = Instant::now();
         let result = engine.sync_wal();
-        crate::metrics::global().observe_wal_fsync(started.elapsed());
+        metrics.observe_wal_fsync(started.elapsed());
         match result {
             Ok(()) => callbacks.into_iter().for_each(|cb| cb.log_io_completed(Ok(()))),
             Err(e) => {

@@ -19,17 +19,19 @@ use serde::de::DeserializeOwned;
 use tonic::transport::Channel;
 
 use super::{NodeId, PeerNode, TypeConfig};
+use crate::metrics::Metrics;
 use crate::peer::{PeerClients, PeerError};
 
 /// Creates connections to peers.
 #[derive(Clone)]
 pub struct PeerNetwork {
     clients: Arc<PeerClients>,
+    metrics: Arc<Metrics>,
 }
 
 impl PeerNetwork {
-    pub fn new(clients: Arc<PeerClients>) -> Self {
-        Self { clients }
+    pub fn new(clients: Arc<PeerClients>, metrics: Arc<Metrics>) -> Self {
+        Self { clients, metrics }
     }
 }
 
@@ -38,13 +40,14 @@ pub struct PeerConnection {
     target: NodeId,
     urls: Vec<String>,
     clients: Arc<PeerClients>,
+    metrics: Arc<Metrics>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerConnection {
-        PeerConnection { target, urls: node.peer_urls.clone(), clients: self.clients.clone() }
+        PeerConnection { target, urls: node.peer_urls.clone(), clients: self.clients.clone(), metrics: self.metrics.clone() }
     }
 }
 
@@ -118,7 +121,7 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         let done = rpc.done;
         let result = self.call(RaftRpc::InstallSnapshot, &rpc, &option).await;
         if done && result.is_ok() {
-            crate::metrics::global().snapshot_send_success.inc();
+            self.metrics.snapshot_send_success.inc();
         }
         result
     }

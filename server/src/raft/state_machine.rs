@@ -21,7 +21,7 @@ use super::snapshot::SnapshotStore;
 use super::{Entry, LogId, SnapshotMeta, StorageResult, StoredMembership, TypeConfig, io_err};
 use crate::lease::{LeaseError, LeaseRecord, Lessor};
 use crate::membership::{MemberAttrs, MemberTable};
-use crate::metrics::MvccOps;
+use crate::metrics::{Metrics, MvccOps};
 use crate::mvcc::{Applier, KvStore, MvccError};
 use crate::storage::schema::meta;
 use crate::storage::{Cf, Engine};
@@ -102,12 +102,16 @@ pub struct StateMachine {
     applied_requests: u64,
     /// Set once openraft has started (see [`StateMachine::started`]).
     started: Arc<std::sync::atomic::AtomicBool>,
+    /// The member's metrics (mvcc and lease counts, backend commits, snapshots).
+    metrics: Arc<Metrics>,
 }
 
 const NOSPACE: i32 = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
 
 impl StateMachine {
-    /// Recovers the state machine from disk.
+    /// Recovers the state machine from disk. Each argument is shared with
+    /// other parts of the member, so each is passed in rather than built here.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         engine: Arc<Engine>,
         kv: Arc<KvStore>,
@@ -116,9 +120,10 @@ impl StateMachine {
         members: Arc<MemberTable>,
         snapshots: SnapshotStore,
         hooks: Arc<dyn ApplyHooks>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, crate::storage::StorageError> {
         let (applied, membership) = load_meta(&engine, &alarms, &members)?;
-        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership, applied_requests: 0, started: Default::default() })
+        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership, applied_requests: 0, started: Default::default(), metrics })
     }
 
     /// To be set once `Raft::new` has returned. While openraft starts up it
@@ -138,12 +143,12 @@ impl StateMachine {
                     return Err(ApplyError::NoSpace);
                 }
                 let resp = applier.put(&p, &|id| lessor.contains(id))?;
-                crate::metrics::global().record_mvcc(MvccOps::put(&p));
+                self.metrics.record_mvcc(MvccOps::put(&p));
                 AppliedOutput::Put(resp)
             }
             Request::DeleteRange(d) => {
                 let resp = applier.delete_range(&d)?;
-                crate::metrics::global().record_mvcc(MvccOps::delete_range(&d));
+                self.metrics.record_mvcc(MvccOps::delete_range(&d));
                 AppliedOutput::DeleteRange(resp)
             }
             Request::Txn(t) => {
@@ -151,7 +156,7 @@ impl StateMachine {
                     return Err(ApplyError::NoSpace);
                 }
                 let resp = applier.txn(&t, &|id| lessor.contains(id))?;
-                crate::metrics::global().record_mvcc(MvccOps::txn(&t, &resp));
+                self.metrics.record_mvcc(MvccOps::txn(&t, &resp));
                 AppliedOutput::Txn(resp)
             }
             Request::Compaction(c) => {
@@ -166,7 +171,7 @@ impl StateMachine {
                 let bytes = bincode::serialize(&rec).expect("lease record serializes");
                 let engine = self.engine.clone();
                 applier.batch().put(&engine, Cf::Lease, rec.id.to_be_bytes(), bytes);
-                crate::metrics::global().observe_lease_grant(rec.ttl);
+                self.metrics.observe_lease_grant(rec.ttl);
                 AppliedOutput::LeaseGrant { id: rec.id, ttl: rec.ttl }
             }
             Request::LeaseRevoke(r) => {
@@ -174,7 +179,7 @@ impl StateMachine {
                 applier.delete_keys(&keys)?;
                 let engine = self.engine.clone();
                 applier.batch().delete(&engine, Cf::Lease, r.id.to_be_bytes());
-                crate::metrics::global().lease_revoked.inc();
+                self.metrics.lease_revoked.inc();
                 AppliedOutput::LeaseRevoke
             }
             Request::Alarm(a) => AppliedOutput::Alarm(self.apply_alarm(applier, &a)),
@@ -362,7 +367,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // the entries after the last durable applied id are applied again.
         let started = std::time::Instant::now();
         let events = applier.commit(false).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
-        crate::metrics::global().observe_backend_commit(started.elapsed());
+        self.metrics.observe_backend_commit(started.elapsed());
         self.hooks.committed(&events, revision);
         self.hooks.applied(results);
         if let Some(applied) = self.applied {
@@ -399,15 +404,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         adopt_snapshot_data(&mut file, &received).await.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
         drop(file);
         let started = Instant::now();
-        crate::metrics::global().snapshot_apply_in_progress.inc();
+        self.metrics.snapshot_apply_in_progress.inc();
         let (engine, snapshots, snapshot_meta) = (self.engine.clone(), self.snapshots.clone(), meta.clone());
         let copied = tokio::task::spawn_blocking(move || snapshots.install(&engine, &snapshot_meta, &received))
             .await
             .map_err(|e| io_err(subject(), ErrorVerb::Write, std::io::Error::other(e)));
-        crate::metrics::global().snapshot_apply_in_progress.dec();
+        self.metrics.snapshot_apply_in_progress.dec();
         let copied = copied?.map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
         self.reload().map_err(|e| io_err(subject(), ErrorVerb::Read, e))?;
-        crate::metrics::global().snapshot_receive_success.inc();
+        self.metrics.snapshot_receive_success.inc();
         tracing::info!(
             snapshot = %meta.snapshot_id,
             records = copied,

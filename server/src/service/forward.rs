@@ -63,7 +63,7 @@ impl Server {
                 let renewed = self.lessor.lock().renew(id, Instant::now());
                 match renewed {
                     Ok(ttl) => {
-                        crate::metrics::global().lease_renewed.inc();
+                        self.metrics.lease_renewed.inc();
                         return Ok(ttl);
                     }
                     Err(LeaseError::NotFound) => return Ok(0),

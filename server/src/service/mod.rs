@@ -153,6 +153,8 @@ pub struct Server {
     quorum: quorum::QuorumContact,
     /// Linearizable reads waiting for the next read-index round.
     read_indexes: read_index::ReadIndexQueue,
+    /// This member's metrics.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Everything the server is built from.
@@ -170,6 +172,8 @@ pub struct ServerParts {
     pub options: ServerOptions,
     /// The state machine's applied progress (see [`Hooks::progress`]).
     pub progress: tokio::sync::watch::Receiver<AppliedProgress>,
+    /// This member's metrics (also given to the log store, state machine and network).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Server {
@@ -194,6 +198,7 @@ impl Server {
             members: parts.members,
             transferring: tokio::sync::watch::channel(false).0,
             read_indexes: Default::default(),
+            metrics: parts.metrics,
         });
         tokio::spawn(read_index::run(server.clone(), shutdown.clone()));
         tokio::spawn(log_retention::run(server.clone(), parts.progress, server.options.retention, shutdown.clone()));
@@ -266,7 +271,7 @@ impl Server {
         let id = self.ids.next();
         let rx = self.waiters.register(id);
         let req = InternalRequest { id, request: Some(request), ..Default::default() };
-        let metrics = crate::metrics::global();
+        let metrics = &self.metrics;
         if self.proposals.send(req).await.is_err() {
             self.waiters.forget(id);
             metrics.proposals_failed.inc();
@@ -310,8 +315,8 @@ impl Server {
             Err(_) => Err(ServiceError::Timeout),
         };
         match &result {
-            Err(ServiceError::Timeout) => crate::metrics::global().slow_read_indexes.inc(),
-            Err(_) => crate::metrics::global().read_indexes_failed.inc(),
+            Err(ServiceError::Timeout) => self.metrics.slow_read_indexes.inc(),
+            Err(_) => self.metrics.read_indexes_failed.inc(),
             Ok(()) => {}
         }
         result

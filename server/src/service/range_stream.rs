@@ -96,7 +96,7 @@ impl Server {
     /// A range served from local state, with the response header filled in.
     pub(super) fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
         let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(ApplyError::from(e)))?;
-        crate::metrics::global().record_mvcc(crate::metrics::MvccOps::range());
+        self.metrics.record_mvcc(crate::metrics::MvccOps::range());
         let revision = resp.header.map_or_else(|| self.kv.current_revision(), |h| h.revision);
         resp.header = Some(self.headers.header(revision));
         Ok(resp)
