@@ -11,6 +11,7 @@ use capstan::config::{Config, LoadOutcome};
 /// so a burst of connections raised the member's RSS for good. jemalloc gives
 /// it back within seconds (45 MiB again 15 s after they closed; mimalloc,
 /// also tried, kept it). RocksDB's own allocations stay with glibc.
+#[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {

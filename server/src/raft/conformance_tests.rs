@@ -36,7 +36,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let engine = Engine::open(&dir.path().join("db")).map_err(io)?;
         let (kv, _) = KvStore::open(engine.clone()).map_err(|e| io(crate::storage::StorageError::Io(std::io::Error::other(e))))?;
         let snapshots = SnapshotStore::open(dir.path().join("snap")).map_err(io)?;
-        let log = LogStore::new(engine.clone(), true).expect("log store");
+        let metrics = crate::metrics::Metrics::new();
+        let log = LogStore::new(engine.clone(), true, metrics.clone()).expect("log store");
         let sm = StateMachine::open(
             engine,
             Arc::new(kv),
@@ -45,6 +46,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
             Arc::new(MemberTable::new(1)),
             snapshots,
             Arc::new(Unobserved),
+            metrics,
         )
         .map_err(io)?;
         sm.started().store(true, std::sync::atomic::Ordering::SeqCst);
