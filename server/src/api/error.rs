@@ -52,6 +52,59 @@ pub enum EtcdError {
 }
 
 impl EtcdError {
+    /// Every variant (the golden test lists each with its code and text).
+    pub const ALL: [EtcdError; 35] = {
+        use EtcdError::*;
+        [
+            EmptyKey,
+            KeyNotFound,
+            ValueProvided,
+            LeaseProvided,
+            TooManyOps,
+            DuplicateKey,
+            InvalidSortOption,
+            Compacted,
+            FutureRev,
+            NoSpace,
+            LeaseNotFound,
+            LeaseExist,
+            LeaseTtlTooLarge,
+            MemberNotFound,
+            RequestTooLarge,
+            AuthNotEnabled,
+            NoLeader,
+            NotLeader,
+            Stopped,
+            Timeout,
+            BadLeaderTransferee,
+            Corrupt,
+            NotCapable,
+            LeaderChanged,
+            NotSupportedForLearner,
+            PeerUrlExists,
+            MemberExist,
+            MemberNotLearner,
+            LearnerNotReady,
+            TooManyLearners,
+            UnhealthyCluster,
+            LeadershipTransferTimeout,
+            ContextDeadline,
+            StreamCustomSort,
+            StreamRevisionFilters,
+        ]
+    };
+
+    /// The variant's name: how a member's refusal names it in the peer
+    /// protocol (so it is part of the wire format; the golden test pins it).
+    pub fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    /// The variant named `name` (see [`EtcdError::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// The gRPC code and message etcd uses (etcd `api/v3rpc/rpctypes/error.go`).
     pub fn code_and_text(self) -> (Code, &'static str) {
         use EtcdError::*;
@@ -177,26 +230,56 @@ impl From<LeaseError> for Status {
 mod tests {
     use super::*;
 
-    /// Golden table: code and exact text for the errors clients match on.
+    /// Golden table of every variant: its name in the peer protocol, and
+    /// the code and exact text clients see.
     #[test]
     fn etcd_codes_and_texts() {
         let cases = [
-            (EtcdError::EmptyKey, Code::InvalidArgument, "etcdserver: key is not provided"),
-            (EtcdError::TooManyOps, Code::InvalidArgument, "etcdserver: too many operations in txn request"),
-            (EtcdError::DuplicateKey, Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
-            (EtcdError::Compacted, Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            (EtcdError::FutureRev, Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
-            (EtcdError::NoSpace, Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
-            (EtcdError::LeaseNotFound, Code::NotFound, "etcdserver: requested lease not found"),
-            (EtcdError::LeaseExist, Code::FailedPrecondition, "etcdserver: lease already exists"),
-            (EtcdError::LeaseTtlTooLarge, Code::OutOfRange, "etcdserver: too large lease TTL"),
-            (EtcdError::RequestTooLarge, Code::InvalidArgument, "etcdserver: request is too large"),
-            (EtcdError::NoLeader, Code::Unavailable, "etcdserver: no leader"),
-            (EtcdError::Timeout, Code::Unavailable, "etcdserver: request timed out"),
+            (EtcdError::EmptyKey, "EmptyKey", Code::InvalidArgument, "etcdserver: key is not provided"),
+            (EtcdError::KeyNotFound, "KeyNotFound", Code::InvalidArgument, "etcdserver: key not found"),
+            (EtcdError::ValueProvided, "ValueProvided", Code::InvalidArgument, "etcdserver: value is provided"),
+            (EtcdError::LeaseProvided, "LeaseProvided", Code::InvalidArgument, "etcdserver: lease is provided"),
+            (EtcdError::TooManyOps, "TooManyOps", Code::InvalidArgument, "etcdserver: too many operations in txn request"),
+            (EtcdError::DuplicateKey, "DuplicateKey", Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
+            (EtcdError::InvalidSortOption, "InvalidSortOption", Code::InvalidArgument, "etcdserver: invalid sort option"),
+            (EtcdError::Compacted, "Compacted", Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
+            (EtcdError::FutureRev, "FutureRev", Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
+            (EtcdError::NoSpace, "NoSpace", Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            (EtcdError::LeaseNotFound, "LeaseNotFound", Code::NotFound, "etcdserver: requested lease not found"),
+            (EtcdError::LeaseExist, "LeaseExist", Code::FailedPrecondition, "etcdserver: lease already exists"),
+            (EtcdError::LeaseTtlTooLarge, "LeaseTtlTooLarge", Code::OutOfRange, "etcdserver: too large lease TTL"),
+            (EtcdError::MemberNotFound, "MemberNotFound", Code::NotFound, "etcdserver: member not found"),
+            (EtcdError::RequestTooLarge, "RequestTooLarge", Code::InvalidArgument, "etcdserver: request is too large"),
+            (EtcdError::AuthNotEnabled, "AuthNotEnabled", Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
+            (EtcdError::NoLeader, "NoLeader", Code::Unavailable, "etcdserver: no leader"),
+            (EtcdError::NotLeader, "NotLeader", Code::FailedPrecondition, "etcdserver: not leader"),
+            (EtcdError::Stopped, "Stopped", Code::Unavailable, "etcdserver: server stopped"),
+            (EtcdError::Timeout, "Timeout", Code::Unavailable, "etcdserver: request timed out"),
+            (EtcdError::BadLeaderTransferee, "BadLeaderTransferee", Code::FailedPrecondition, "etcdserver: bad leader transferee"),
+            (EtcdError::Corrupt, "Corrupt", Code::DataLoss, "etcdserver: corrupt cluster"),
+            (EtcdError::NotCapable, "NotCapable", Code::FailedPrecondition, "etcdserver: not capable"),
+            (EtcdError::LeaderChanged, "LeaderChanged", Code::Unavailable, "etcdserver: leader changed"),
+            (EtcdError::NotSupportedForLearner, "NotSupportedForLearner", Code::Unavailable, "etcdserver: rpc not supported for learner"),
+            (EtcdError::PeerUrlExists, "PeerUrlExists", Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
+            (EtcdError::MemberExist, "MemberExist", Code::FailedPrecondition, "etcdserver: member ID already exist"),
+            (EtcdError::MemberNotLearner, "MemberNotLearner", Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
+            (EtcdError::LearnerNotReady, "LearnerNotReady", Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
+            (EtcdError::TooManyLearners, "TooManyLearners", Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
+            (EtcdError::UnhealthyCluster, "UnhealthyCluster", Code::Unavailable, "etcdserver: unhealthy cluster"),
+            (EtcdError::ContextDeadline, "ContextDeadline", Code::Unknown, "context deadline exceeded"),
+            (EtcdError::StreamCustomSort, "StreamCustomSort", Code::Unimplemented, "RangeStream does not support custom sort orders"),
+            (EtcdError::StreamRevisionFilters, "StreamRevisionFilters", Code::Unimplemented, "RangeStream does not support revision filters"),
+            (EtcdError::LeadershipTransferTimeout, "LeadershipTransferTimeout", Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
         ];
-        for (e, code, text) in cases {
+        assert_eq!(cases.len(), EtcdError::ALL.len(), "every variant is in the table");
+        for (e, name, code, text) in cases {
             let s: Status = e.into();
             assert_eq!((s.code(), s.message()), (code, text), "{e:?}");
+            assert_eq!(e.name(), name);
+            assert_eq!(EtcdError::from_name(name), Some(e));
+        }
+        for e in EtcdError::ALL {
+            assert!(cases.iter().any(|c| c.0 == e), "{e:?} is in the table");
         }
     }
 

@@ -12,6 +12,14 @@ pub use service::PeerService;
 pub const CLUSTER_ID_HEADER: &str = "capstan-cluster-id";
 /// gRPC metadata naming the sending member (hex).
 pub const MEMBER_ID_HEADER: &str = "capstan-member-id";
+/// gRPC metadata on a member's refusal naming the error, so that the caller
+/// knows what happened without matching texts: an etcd error's name
+/// (`EtcdError::name`), or one of the peer protocol's own codes below.
+pub const ERROR_CODE_HEADER: &str = "capstan-error";
+/// Refusal code: the caller was removed from the cluster.
+pub const REMOVED_CODE: &str = "MemberRemoved";
+/// Refusal code: the caller belongs to another cluster, or named none.
+pub const CLUSTER_MISMATCH_CODE: &str = "ClusterIdMismatch";
 /// The text a member answers a removed member with (etcd's wording).
 pub const REMOVED_TEXT: &str = "the member has been permanently removed from the cluster";
 /// The text a member answers a member of another cluster with (etcd's wording).

@@ -19,9 +19,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH_TEXT, MEMBER_ID_HEADER, REMOVED_TEXT};
+use super::{
+    CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, CLUSTER_MISMATCH_TEXT, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE, REMOVED_TEXT,
+};
 use crate::api::error::EtcdError;
-use crate::service::Server;
+use crate::service::{Server, ServiceError};
 
 pub struct PeerService {
     server: Arc<Server>,
@@ -48,19 +50,35 @@ impl PeerService {
                 sender = %format!("{:x}", hex(MEMBER_ID_HEADER).unwrap_or(0)),
                 "request from another cluster refused"
             );
-            return Err(Status::failed_precondition(CLUSTER_MISMATCH_TEXT));
+            return Err(with_code(Status::failed_precondition(CLUSTER_MISMATCH_TEXT), CLUSTER_MISMATCH_CODE));
         }
         if let Some(sender) = hex(MEMBER_ID_HEADER)
             && self.server.members().is_removed(sender)
         {
-            return Err(Status::permission_denied(REMOVED_TEXT));
+            return Err(with_code(Status::permission_denied(REMOVED_TEXT), REMOVED_CODE));
         }
         Ok(())
     }
 
     fn require_leader(&self) -> Result<(), Status> {
-        if self.server.is_leader() { Ok(()) } else { Err(EtcdError::NotLeader.into()) }
+        if self.server.is_leader() { Ok(()) } else { Err(refuse(ServiceError::NotLeader)) }
     }
+}
+
+/// This member's refusal, typed for the caller (see [`ERROR_CODE_HEADER`]).
+fn refuse(e: ServiceError) -> Status {
+    if let ServiceError::Remote(status) = e {
+        // Another member's answer, passed on as it came.
+        return status;
+    }
+    let code = EtcdError::from(&e).name();
+    with_code(e.into(), &code)
+}
+
+fn with_code(mut status: Status, code: &str) -> Status {
+    let value = code.parse().expect("error codes are ASCII names");
+    status.metadata_mut().insert(ERROR_CODE_HEADER, value);
+    status
 }
 
 fn decode<T: DeserializeOwned>(msg: RaftMessage) -> Result<T, Status> {
@@ -97,7 +115,7 @@ impl Peer for PeerService {
         self.server.wait_transfer_done().await;
         self.require_leader()?;
         let batch = request.into_inner().encode_to_vec();
-        self.server.propose_batch_here(batch).await?;
+        self.server.propose_batch_here(batch).await.map_err(refuse)?;
         Ok(Response::new(ProposeResponse {}))
     }
 
@@ -105,7 +123,7 @@ impl Peer for PeerService {
         self.admit(&request)?;
         self.require_leader()?;
         // Joins this leader's next read-index round with its own reads.
-        let index = self.server.read_index().await?;
+        let index = self.server.read_index().await.map_err(refuse)?;
         Ok(Response::new(ReadIndexResponse { index }))
     }
 
@@ -113,7 +131,7 @@ impl Peer for PeerService {
         self.admit(&request)?;
         self.require_leader()?;
         let id = request.into_inner().id;
-        let ttl = self.server.keep_alive(id).await?;
+        let ttl = self.server.keep_alive(id).await.map_err(refuse)?;
         let header = Some(self.server.headers().header(self.server.kv().current_revision()));
         Ok(Response::new(LeaseKeepAliveResponse { header, id, ttl }))
     }
@@ -145,25 +163,25 @@ impl Peer for PeerService {
     async fn member_add(&self, request: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
         self.admit(&request)?;
         self.require_leader()?;
-        Ok(Response::new(self.server.leader_member_add(request.into_inner()).await?))
+        Ok(Response::new(self.server.leader_member_add(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn member_remove(&self, request: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
         self.admit(&request)?;
         self.require_leader()?;
-        Ok(Response::new(self.server.leader_member_remove(request.into_inner()).await?))
+        Ok(Response::new(self.server.leader_member_remove(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn member_update(&self, request: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
         self.admit(&request)?;
         self.require_leader()?;
-        Ok(Response::new(self.server.leader_member_update(request.into_inner()).await?))
+        Ok(Response::new(self.server.leader_member_update(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn member_promote(&self, request: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
         self.admit(&request)?;
         self.require_leader()?;
-        Ok(Response::new(self.server.leader_member_promote(request.into_inner()).await?))
+        Ok(Response::new(self.server.leader_member_promote(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn hold_election(&self, request: Request<HoldElectionRequest>) -> Result<Response<HoldElectionResponse>, Status> {

@@ -47,21 +47,65 @@ impl ServiceError {
 }
 
 impl ServiceError {
-    /// Interprets a peer's refusal of a forwarded request.
+    /// Interprets a failed call to a peer, by the peer's typed refusal and
+    /// by whether the request left this member, never by texts.
+    /// [`ServiceError::NotLeader`] means nothing can have happened on the
+    /// peer (it said it does not lead, or no connection could be made), so
+    /// the caller may ask again; everything else may have taken effect.
     pub(crate) fn from_peer(e: crate::peer::PeerError) -> Self {
         use crate::peer::PeerError;
         match e {
-            PeerError::Refused { status, .. } => {
-                let (code, text) = EtcdError::NotLeader.code_and_text();
-                if status.code() == code && status.message() == text {
-                    ServiceError::NotLeader
-                } else {
-                    ServiceError::Remote(status)
-                }
+            PeerError::Refused { code: Some(code), status, .. } => match EtcdError::from_name(&code) {
+                Some(e) => ServiceError::from_etcd(e),
+                None => ServiceError::Remote(status),
+            },
+            PeerError::Refused { status, code: None, .. } => ServiceError::Remote(status),
+            PeerError::Unreachable { never_sent: true, .. } => ServiceError::NotLeader,
+            PeerError::Unreachable { never_sent: false, .. } | PeerError::NoAddress(_) | PeerError::BadUrl(..) => {
+                ServiceError::LeaderChanged
             }
-            // A connection that could not be made carried nothing: retry.
-            PeerError::Unreachable { reason, .. } if reason.contains("connect") => ServiceError::NotLeader,
-            PeerError::Unreachable { .. } | PeerError::NoAddress(_) | PeerError::BadUrl(..) => ServiceError::LeaderChanged,
         }
+    }
+
+    /// The error a peer named, as this layer's own where it has one.
+    pub(crate) fn from_etcd(e: EtcdError) -> Self {
+        match e {
+            EtcdError::NotLeader => ServiceError::NotLeader,
+            EtcdError::NoLeader => ServiceError::NoLeader,
+            EtcdError::Timeout => ServiceError::Timeout,
+            EtcdError::Stopped => ServiceError::Stopped,
+            EtcdError::LeaderChanged => ServiceError::LeaderChanged,
+            EtcdError::ContextDeadline => ServiceError::NoLeaderInTime,
+            EtcdError::NotSupportedForLearner => ServiceError::Learner,
+            e => ServiceError::Etcd(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::PeerError;
+
+    fn refused(code: Option<&str>) -> PeerError {
+        let status = tonic::Status::not_found("etcdserver: requested lease not found");
+        PeerError::Refused { url: "http://p".into(), status, code: code.map(str::to_string) }
+    }
+
+    #[test]
+    fn a_peers_typed_refusal_becomes_the_same_error_here() {
+        assert!(matches!(ServiceError::from_peer(refused(Some("LeaseNotFound"))), ServiceError::Etcd(EtcdError::LeaseNotFound)));
+        assert!(matches!(ServiceError::from_peer(refused(Some("NotLeader"))), ServiceError::NotLeader));
+        assert!(matches!(ServiceError::from_peer(refused(Some("NoLeader"))), ServiceError::NoLeader));
+        // Unknown or missing codes: the peer's answer is passed on as it came.
+        assert!(matches!(ServiceError::from_peer(refused(Some("FromTheFuture"))), ServiceError::Remote(_)));
+        assert!(matches!(ServiceError::from_peer(refused(None)), ServiceError::Remote(_)));
+    }
+
+    #[test]
+    fn only_what_never_left_is_retried() {
+        let lost = |never_sent| PeerError::Unreachable { url: "http://p".into(), reason: "connection reset".into(), never_sent };
+        assert!(matches!(ServiceError::from_peer(lost(true)), ServiceError::NotLeader));
+        assert!(matches!(ServiceError::from_peer(lost(false)), ServiceError::LeaderChanged));
     }
 }

@@ -234,25 +234,62 @@ mod tests {
     /// when the leader's connection breaks after the request went through.
     const PROXY_TEXT: &str = "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 
-    /// A proxy in front of the leader: passes the proposal on (counted), then
-    /// answers with gRPC UNAVAILABLE and Envoy's text, as when the leader
-    /// went away before answering.
-    async fn proxy_that_loses_the_leader() -> (String, Arc<AtomicUsize>) {
+    /// A peer that answers every call with the gRPC error in `headers`
+    /// (a trailers-only response), counting the proposals it received.
+    async fn peer_answering(headers: Vec<(&'static str, &'static str)>) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(AtomicUsize::new(0));
         let counter = received.clone();
         let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-            let counter = counter.clone();
+            let (counter, headers) = (counter.clone(), headers.clone());
             async move {
                 if body.windows(MARKER.len()).any(|w| w == MARKER) {
                     counter.fetch_add(1, Ordering::SeqCst);
                 }
-                [("content-type", "application/grpc"), ("grpc-status", "14"), ("grpc-message", PROXY_TEXT)]
+                let mut answer = http::Response::builder().header("content-type", "application/grpc");
+                for (name, value) in headers {
+                    answer = answer.header(name, value);
+                }
+                answer.body(axum::body::Body::empty()).unwrap()
             }
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
         (url, received)
+    }
+
+    /// A proxy in front of the leader: passes the proposal on (counted), then
+    /// answers with gRPC UNAVAILABLE and Envoy's text, as when the leader
+    /// went away before answering.
+    async fn proxy_that_loses_the_leader() -> (String, Arc<AtomicUsize>) {
+        peer_answering(vec![("grpc-status", "14"), ("grpc-message", PROXY_TEXT)]).await
+    }
+
+    /// A member that no longer leads, as Capstan's peer service says it.
+    async fn former_leader(typed: bool) -> (String, Arc<AtomicUsize>) {
+        let mut headers = vec![("grpc-status", "9"), ("grpc-message", "etcdserver: not leader")];
+        if typed {
+            headers.push((crate::peer::ERROR_CODE_HEADER, "NotLeader"));
+        }
+        peer_answering(headers).await
+    }
+
+    /// A typed "not leader" proved nothing was proposed: asked again at the
+    /// next leader. The same text without the code is not trusted.
+    #[tokio::test]
+    async fn only_a_typed_not_leader_is_retried() {
+        let (old, refused) = former_leader(true).await;
+        let (url, received) = proxy_that_loses_the_leader().await;
+        let follower = Follower::new(vec![old, url]);
+        let result = submit(&follower, put_batch(), Instant::now() + Duration::from_secs(3)).await;
+        assert_eq!((refused.load(Ordering::SeqCst), received.load(Ordering::SeqCst)), (1, 1), "{result:?}");
+        assert!(matches!(result, Err(ServiceError::LeaderChanged)), "{result:?}");
+
+        let (old, refused) = former_leader(false).await;
+        let follower = Follower::new(vec![old]);
+        let result = submit(&follower, put_batch(), Instant::now() + Duration::from_secs(3)).await;
+        assert_eq!(refused.load(Ordering::SeqCst), 1, "{result:?}");
+        assert!(matches!(&result, Err(ServiceError::Remote(s)) if s.message() == "etcdserver: not leader"), "{result:?}");
     }
 
     /// R5, reproduced: the refusal's text mentions "connect", which the
