@@ -17,12 +17,14 @@ use parking_lot::Mutex;
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::{
     CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, CLUSTER_MISMATCH_TEXT, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE, REMOVED_TEXT,
 };
 use crate::api::error::EtcdError;
+use crate::membership::MemberTable;
 use crate::service::{Server, ServiceError};
 
 pub struct PeerService {
@@ -37,32 +39,36 @@ impl PeerService {
     }
 
     /// Refuses callers from another cluster and members removed from this one.
-    fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let hex = |name: &str| {
-            req.metadata().get(name).and_then(|v| v.to_str().ok()).and_then(|s| u64::from_str_radix(s, 16).ok())
-        };
-        let cluster = hex(CLUSTER_ID_HEADER).unwrap_or(0);
-        let own = self.server.headers().cluster_id();
-        if cluster != 0 && cluster != own {
-            tracing::warn!(
-                remote_cluster = %format!("{cluster:x}"),
-                local_cluster = %format!("{own:x}"),
-                sender = %format!("{:x}", hex(MEMBER_ID_HEADER).unwrap_or(0)),
-                "request from another cluster refused"
-            );
-            return Err(with_code(Status::failed_precondition(CLUSTER_MISMATCH_TEXT), CLUSTER_MISMATCH_CODE));
-        }
-        if let Some(sender) = hex(MEMBER_ID_HEADER)
-            && self.server.members().is_removed(sender)
-        {
-            return Err(with_code(Status::permission_denied(REMOVED_TEXT), REMOVED_CODE));
-        }
-        Ok(())
+    fn admit<T>(&self, req: &Request<T>, rpc: &str) -> Result<(), Status> {
+        admission(self.server.headers().cluster_id(), self.server.members(), req.metadata(), rpc)
     }
 
     fn require_leader(&self) -> Result<(), Status> {
         if self.server.is_leader() { Ok(()) } else { Err(refuse(ServiceError::NotLeader)) }
     }
+}
+
+/// Whether the caller of `rpc` may be served: it must not name another
+/// cluster, nor be a member removed from this one.
+fn admission(own: u64, members: &MemberTable, metadata: &MetadataMap, rpc: &str) -> Result<(), Status> {
+    let _ = rpc;
+    let hex = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok()).and_then(|s| u64::from_str_radix(s, 16).ok());
+    let cluster = hex(CLUSTER_ID_HEADER).unwrap_or(0);
+    if cluster != 0 && cluster != own {
+        tracing::warn!(
+            remote_cluster = %format!("{cluster:x}"),
+            local_cluster = %format!("{own:x}"),
+            sender = %format!("{:x}", hex(MEMBER_ID_HEADER).unwrap_or(0)),
+            "request from another cluster refused"
+        );
+        return Err(with_code(Status::failed_precondition(CLUSTER_MISMATCH_TEXT), CLUSTER_MISMATCH_CODE));
+    }
+    if let Some(sender) = hex(MEMBER_ID_HEADER)
+        && members.is_removed(sender)
+    {
+        return Err(with_code(Status::permission_denied(REMOVED_TEXT), REMOVED_CODE));
+    }
+    Ok(())
 }
 
 /// This member's refusal, typed for the caller (see [`ERROR_CODE_HEADER`]).
@@ -93,25 +99,25 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<RaftMessage>, Status> {
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "AppendEntries")?;
         let rpc = decode(request.into_inner())?;
         encode(&self.server.raft().append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "Vote")?;
         let rpc = decode(request.into_inner())?;
         encode(&self.server.raft().vote(rpc).await)
     }
 
     async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "InstallSnapshot")?;
         let rpc = decode(request.into_inner())?;
         encode(&self.server.raft().install_snapshot(rpc).await)
     }
 
     async fn propose(&self, request: Request<RequestBatch>) -> Result<Response<ProposeResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "Propose")?;
         self.server.wait_transfer_done().await;
         self.require_leader()?;
         let batch = request.into_inner().encode_to_vec();
@@ -120,7 +126,7 @@ impl Peer for PeerService {
     }
 
     async fn read_index(&self, request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "ReadIndex")?;
         self.require_leader()?;
         // Joins this leader's next read-index round with its own reads.
         let index = self.server.read_index().await.map_err(refuse)?;
@@ -128,7 +134,7 @@ impl Peer for PeerService {
     }
 
     async fn lease_keep_alive(&self, request: Request<LeaseKeepAliveRequest>) -> Result<Response<LeaseKeepAliveResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "LeaseKeepAlive")?;
         self.require_leader()?;
         let id = request.into_inner().id;
         let ttl = self.server.keep_alive(id).await.map_err(refuse)?;
@@ -140,13 +146,13 @@ impl Peer for PeerService {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "LeaseTimeToLive")?;
         self.require_leader()?;
         Ok(Response::new(self.server.local_time_to_live(&request.into_inner())))
     }
 
     async fn members(&self, request: Request<MembersRequest>) -> Result<Response<MembersResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "Members")?;
         let members = self
             .server
             .member_list()
@@ -161,31 +167,31 @@ impl Peer for PeerService {
     }
 
     async fn member_add(&self, request: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "MemberAdd")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_add(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn member_remove(&self, request: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "MemberRemove")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_remove(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn member_update(&self, request: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "MemberUpdate")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_update(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn member_promote(&self, request: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "MemberPromote")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_promote(request.into_inner()).await.map_err(refuse)?))
     }
 
     async fn hold_election(&self, request: Request<HoldElectionRequest>) -> Result<Response<HoldElectionResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "HoldElection")?;
         let millis = request.into_inner().millis;
         let rc = self.server.raft().runtime_config();
         if millis == 0 {
@@ -211,8 +217,68 @@ impl Peer for PeerService {
     }
 
     async fn campaign(&self, request: Request<CampaignRequest>) -> Result<Response<CampaignResponse>, Status> {
-        self.admit(&request)?;
+        self.admit(&request, "Campaign")?;
         self.server.raft().trigger().elect().await.map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(CampaignResponse {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::metadata::MetadataValue;
+
+    use super::*;
+
+    const OWN: u64 = 0xc1;
+
+    fn naming(cluster: &'static str, member: &'static str) -> MetadataMap {
+        let mut md = MetadataMap::new();
+        md.insert(CLUSTER_ID_HEADER, MetadataValue::from_static(cluster));
+        md.insert(MEMBER_ID_HEADER, MetadataValue::from_static(member));
+        md
+    }
+
+    fn refused_as_stranger(result: Result<(), Status>) -> bool {
+        matches!(result, Err(s) if s.code() == tonic::Code::FailedPrecondition
+            && s.message() == CLUSTER_MISMATCH_TEXT
+            && s.metadata().get(ERROR_CODE_HEADER).is_some_and(|v| v == CLUSTER_MISMATCH_CODE))
+    }
+
+    const RPCS: [&str; 14] = [
+        "AppendEntries", "Vote", "InstallSnapshot", "Propose", "ReadIndex", "LeaseKeepAlive", "LeaseTimeToLive",
+        "Members", "MemberAdd", "MemberRemove", "MemberUpdate", "MemberPromote", "HoldElection", "Campaign",
+    ];
+
+    /// R8: a caller naming no cluster (no header, or 0 as a member that does
+    /// not know it yet sends) may only ask for the member list, which is what
+    /// a joining member does first (bootstrap/join.rs).
+    #[test]
+    fn a_caller_naming_no_cluster_may_only_ask_for_the_members() {
+        let members = MemberTable::new(1);
+        for anonymous in [MetadataMap::new(), naming("0", "0")] {
+            for rpc in RPCS {
+                let result = admission(OWN, &members, &anonymous, rpc);
+                if rpc == "Members" {
+                    assert!(result.is_ok(), "{rpc}: {result:?}");
+                } else {
+                    assert!(refused_as_stranger(result), "{rpc} without a cluster id is refused");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn members_of_this_cluster_are_admitted_and_others_refused() {
+        let members = MemberTable::new(1);
+        members.record_removed([0xdead]);
+        for rpc in RPCS {
+            assert!(admission(OWN, &members, &naming("c1", "2"), rpc).is_ok(), "{rpc}");
+            assert!(refused_as_stranger(admission(OWN, &members, &naming("c2", "2"), rpc)), "{rpc}");
+            let removed = admission(OWN, &members, &naming("c1", "dead"), rpc);
+            assert!(
+                matches!(&removed, Err(s) if s.code() == tonic::Code::PermissionDenied && s.message() == REMOVED_TEXT),
+                "{rpc}: {removed:?}"
+            );
+        }
     }
 }
