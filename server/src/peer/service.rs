@@ -48,18 +48,29 @@ impl PeerService {
     }
 }
 
-/// Whether the caller of `rpc` may be served: it must not name another
-/// cluster, nor be a member removed from this one.
+/// The one RPC a caller that names no cluster may make: a member joining
+/// with `--initial-cluster-state=existing` learns its id and the cluster id
+/// from it (bootstrap/join.rs), as a member forming a cluster checks that
+/// running peers agree. It only reads the member list, which etcd serves
+/// to anyone on its peer port too.
+const OPEN_RPC: &str = "Members";
+
+/// Whether the caller of `rpc` may be served: it must name this cluster
+/// (except for [`OPEN_RPC`]) and not be a member removed from it. Without
+/// peer TLS this keeps out callers that do not know the cluster id, not
+/// ones that do (it is in every client response header).
 fn admission(own: u64, members: &MemberTable, metadata: &MetadataMap, rpc: &str) -> Result<(), Status> {
-    let _ = rpc;
     let hex = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok()).and_then(|s| u64::from_str_radix(s, 16).ok());
+    // 0: a member that does not know the cluster id yet.
     let cluster = hex(CLUSTER_ID_HEADER).unwrap_or(0);
-    if cluster != 0 && cluster != own {
+    let anonymous_ok = cluster == 0 && rpc == OPEN_RPC;
+    if cluster != own && !anonymous_ok {
         tracing::warn!(
             remote_cluster = %format!("{cluster:x}"),
             local_cluster = %format!("{own:x}"),
             sender = %format!("{:x}", hex(MEMBER_ID_HEADER).unwrap_or(0)),
-            "request from another cluster refused"
+            rpc,
+            "request from another cluster (or naming none) refused"
         );
         return Err(with_code(Status::failed_precondition(CLUSTER_MISMATCH_TEXT), CLUSTER_MISMATCH_CODE));
     }
