@@ -71,6 +71,12 @@ impl Waiters {
     }
 }
 
+/// Hands `req` to the proposer, waiting for room in its queue.
+async fn enqueue(queue: &mpsc::Sender<InternalRequest>, req: InternalRequest, deadline: tokio::time::Instant) -> Result<(), ServiceError> {
+    let _ = deadline;
+    queue.send(req).await.map_err(|_| ServiceError::Stopped)
+}
+
 /// The state machine's hooks: events to the watch hub, results to waiters.
 pub struct Hooks {
     pub waiters: Arc<Waiters>,
@@ -267,10 +273,10 @@ impl Server {
         let rx = self.waiters.register(id);
         let req = InternalRequest { id, request: Some(request), ..Default::default() };
         let metrics = crate::metrics::global();
-        if self.proposals.send(req).await.is_err() {
+        if let Err(e) = enqueue(&self.proposals, req, tokio::time::Instant::now() + self.options.request_timeout).await {
             self.waiters.forget(id);
             metrics.proposals_failed.inc();
-            return Err(ServiceError::Stopped);
+            return Err(e);
         }
         let _pending = metrics.proposal_pending();
         let result = self.await_applied(id, rx).await;
@@ -453,5 +459,26 @@ impl Server {
             return None;
         }
         leader
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R9: a full proposal queue (the proposer stuck behind a slow commit)
+    /// makes the caller wait only until its request timeout, then answers
+    /// etcd's "request timed out".
+    #[tokio::test]
+    async fn a_full_queue_times_out_within_the_request_timeout() {
+        let request_timeout = Duration::from_millis(300);
+        let (queue, _proposer) = mpsc::channel(1);
+        queue.try_send(InternalRequest::default()).unwrap();
+        let deadline = tokio::time::Instant::now() + request_timeout;
+        // Only a bound on a hung test: passing does not depend on it.
+        let enqueued = tokio::time::timeout(Duration::from_secs(30), enqueue(&queue, InternalRequest::default(), deadline)).await;
+        let Ok(Err(e)) = enqueued else { panic!("still waiting for room 100 request timeouts later: {enqueued:?}") };
+        assert!(tokio::time::Instant::now() >= deadline);
+        assert_eq!(tonic::Status::from(e).message(), "etcdserver: request timed out");
     }
 }
