@@ -27,6 +27,7 @@ use capstan_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use capstan_proto::mvccpb::Event;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 pub use compactor::CompactionPolicy;
 pub use error::ServiceError;
@@ -71,10 +72,13 @@ impl Waiters {
     }
 }
 
-/// Hands `req` to the proposer, waiting for room in its queue.
-async fn enqueue(queue: &mpsc::Sender<InternalRequest>, req: InternalRequest, deadline: tokio::time::Instant) -> Result<(), ServiceError> {
-    let _ = deadline;
-    queue.send(req).await.map_err(|_| ServiceError::Stopped)
+/// Hands `req` to the proposer, waiting for room in its queue until
+/// `deadline` (the request's own: a full queue counts against it).
+async fn enqueue(queue: &mpsc::Sender<InternalRequest>, req: InternalRequest, deadline: Instant) -> Result<(), ServiceError> {
+    match tokio::time::timeout_at(deadline, queue.send(req)).await {
+        Ok(sent) => sent.map_err(|_| ServiceError::Stopped),
+        Err(_) => Err(ServiceError::Timeout),
+    }
 }
 
 /// The state machine's hooks: events to the watch hub, results to waiters.
@@ -273,25 +277,23 @@ impl Server {
         let rx = self.waiters.register(id);
         let req = InternalRequest { id, request: Some(request), ..Default::default() };
         let metrics = crate::metrics::global();
-        if let Err(e) = enqueue(&self.proposals, req, tokio::time::Instant::now() + self.options.request_timeout).await {
+        // One deadline for waiting in the queue and for the apply.
+        let deadline = Instant::now() + self.options.request_timeout;
+        if let Err(e) = enqueue(&self.proposals, req, deadline).await {
             self.waiters.forget(id);
             metrics.proposals_failed.inc();
             return Err(e);
         }
         let _pending = metrics.proposal_pending();
-        let result = self.await_applied(id, rx).await;
+        let result = self.await_applied(id, rx, deadline).await;
         if matches!(result, Err(ServiceError::NoLeader | ServiceError::NotLeader | ServiceError::Timeout | ServiceError::Stopped)) {
             metrics.proposals_failed.inc();
         }
         result
     }
 
-    async fn await_applied(
-        &self,
-        id: u64,
-        rx: oneshot::Receiver<Reply>,
-    ) -> Reply {
-        match tokio::time::timeout(self.options.request_timeout, rx).await {
+    async fn await_applied(&self, id: u64, rx: oneshot::Receiver<Reply>, deadline: Instant) -> Reply {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ServiceError::Stopped),
             Err(_) => {
@@ -474,11 +476,11 @@ mod tests {
         let request_timeout = Duration::from_millis(300);
         let (queue, _proposer) = mpsc::channel(1);
         queue.try_send(InternalRequest::default()).unwrap();
-        let deadline = tokio::time::Instant::now() + request_timeout;
+        let deadline = Instant::now() + request_timeout;
         // Only a bound on a hung test: passing does not depend on it.
         let enqueued = tokio::time::timeout(Duration::from_secs(30), enqueue(&queue, InternalRequest::default(), deadline)).await;
         let Ok(Err(e)) = enqueued else { panic!("still waiting for room 100 request timeouts later: {enqueued:?}") };
-        assert!(tokio::time::Instant::now() >= deadline);
+        assert!(Instant::now() >= deadline);
         assert_eq!(tonic::Status::from(e).message(), "etcdserver: request timed out");
     }
 }
