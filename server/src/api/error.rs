@@ -1,110 +1,17 @@
 //! The one table from Capstan's errors to etcd's gRPC errors. Clients match
 //! on these exact codes and texts (the Go client maps errors by message), so
-//! each text is etcd's, byte for byte.
+//! each text is etcd's, byte for byte. The errors themselves are the
+//! service's ([`crate::service::EtcdError`]); this is only their gRPC face.
 
 use tonic::{Code, Status};
 
 use crate::lease::LeaseError;
 use crate::mvcc::MvccError;
 use crate::raft::ApplyError;
+pub use crate::service::EtcdError;
 use crate::service::ServiceError;
 
-/// Every etcd error Capstan can return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EtcdError {
-    EmptyKey,
-    KeyNotFound,
-    ValueProvided,
-    LeaseProvided,
-    TooManyOps,
-    DuplicateKey,
-    InvalidSortOption,
-    Compacted,
-    FutureRev,
-    NoSpace,
-    LeaseNotFound,
-    LeaseExist,
-    LeaseTtlTooLarge,
-    MemberNotFound,
-    RequestTooLarge,
-    AuthNotEnabled,
-    NoLeader,
-    NotLeader,
-    Stopped,
-    Timeout,
-    BadLeaderTransferee,
-    Corrupt,
-    NotCapable,
-    LeaderChanged,
-    NotSupportedForLearner,
-    PeerUrlExists,
-    MemberExist,
-    MemberNotLearner,
-    LearnerNotReady,
-    TooManyLearners,
-    UnhealthyCluster,
-    LeadershipTransferTimeout,
-    ContextDeadline,
-    /// RangeStream refuses sort orders other than by key, ascending.
-    StreamCustomSort,
-    /// RangeStream refuses min/max mod/create revision filters.
-    StreamRevisionFilters,
-}
-
 impl EtcdError {
-    /// Every variant (the golden test lists each with its code and text).
-    pub const ALL: [EtcdError; 35] = {
-        use EtcdError::*;
-        [
-            EmptyKey,
-            KeyNotFound,
-            ValueProvided,
-            LeaseProvided,
-            TooManyOps,
-            DuplicateKey,
-            InvalidSortOption,
-            Compacted,
-            FutureRev,
-            NoSpace,
-            LeaseNotFound,
-            LeaseExist,
-            LeaseTtlTooLarge,
-            MemberNotFound,
-            RequestTooLarge,
-            AuthNotEnabled,
-            NoLeader,
-            NotLeader,
-            Stopped,
-            Timeout,
-            BadLeaderTransferee,
-            Corrupt,
-            NotCapable,
-            LeaderChanged,
-            NotSupportedForLearner,
-            PeerUrlExists,
-            MemberExist,
-            MemberNotLearner,
-            LearnerNotReady,
-            TooManyLearners,
-            UnhealthyCluster,
-            LeadershipTransferTimeout,
-            ContextDeadline,
-            StreamCustomSort,
-            StreamRevisionFilters,
-        ]
-    };
-
-    /// The variant's name: how a member's refusal names it in the peer
-    /// protocol (so it is part of the wire format; the golden test pins it).
-    pub fn name(self) -> String {
-        format!("{self:?}")
-    }
-
-    /// The variant named `name` (see [`EtcdError::name`]).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.name() == name)
-    }
-
     /// The gRPC code and message etcd uses (etcd `api/v3rpc/rpctypes/error.go`).
     pub fn code_and_text(self) -> (Code, &'static str) {
         use EtcdError::*;
@@ -147,6 +54,7 @@ impl EtcdError {
             StreamCustomSort => (Code::Unimplemented, "RangeStream does not support custom sort orders"),
             StreamRevisionFilters => (Code::Unimplemented, "RangeStream does not support revision filters"),
             LeadershipTransferTimeout => (Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
+            UnexpectedApplyResult => (Code::Internal, "unexpected apply result"),
         }
     }
 }
@@ -155,49 +63,6 @@ impl From<EtcdError> for Status {
     fn from(e: EtcdError) -> Self {
         let (code, text) = e.code_and_text();
         Status::new(code, text)
-    }
-}
-
-impl From<&MvccError> for EtcdError {
-    fn from(e: &MvccError) -> Self {
-        match e {
-            MvccError::Compacted => EtcdError::Compacted,
-            MvccError::FutureRevision => EtcdError::FutureRev,
-            MvccError::KeyNotFound => EtcdError::KeyNotFound,
-            MvccError::LeaseNotFound => EtcdError::LeaseNotFound,
-            MvccError::Storage(_) | MvccError::Corrupt(_) => EtcdError::Corrupt,
-        }
-    }
-}
-
-impl From<&LeaseError> for EtcdError {
-    fn from(e: &LeaseError) -> Self {
-        match e {
-            LeaseError::NotFound => EtcdError::LeaseNotFound,
-            LeaseError::AlreadyExists => EtcdError::LeaseExist,
-            LeaseError::TtlTooLarge => EtcdError::LeaseTtlTooLarge,
-            LeaseError::NotPrimary => EtcdError::NotLeader,
-        }
-    }
-}
-
-impl From<&ServiceError> for EtcdError {
-    fn from(e: &ServiceError) -> Self {
-        match e {
-            ServiceError::Apply(ApplyError::Mvcc(m)) => m.as_ref().into(),
-            ServiceError::Apply(ApplyError::Lease(l)) => l.into(),
-            ServiceError::Apply(ApplyError::NoSpace) => EtcdError::NoSpace,
-            ServiceError::Apply(ApplyError::Unsupported) => EtcdError::NotCapable,
-            ServiceError::NoLeader => EtcdError::NoLeader,
-            ServiceError::NotLeader => EtcdError::NotLeader,
-            ServiceError::Timeout => EtcdError::Timeout,
-            ServiceError::Stopped => EtcdError::Stopped,
-            ServiceError::LeaderChanged => EtcdError::LeaderChanged,
-            ServiceError::Learner => EtcdError::NotSupportedForLearner,
-            ServiceError::NoLeaderInTime => EtcdError::ContextDeadline,
-            ServiceError::Etcd(e) => *e,
-            ServiceError::Remote(_) => EtcdError::LeaderChanged,
-        }
     }
 }
 
@@ -269,6 +134,7 @@ mod tests {
             (EtcdError::ContextDeadline, "ContextDeadline", Code::Unknown, "context deadline exceeded"),
             (EtcdError::StreamCustomSort, "StreamCustomSort", Code::Unimplemented, "RangeStream does not support custom sort orders"),
             (EtcdError::StreamRevisionFilters, "StreamRevisionFilters", Code::Unimplemented, "RangeStream does not support revision filters"),
+            (EtcdError::UnexpectedApplyResult, "UnexpectedApplyResult", Code::Internal, "unexpected apply result"),
             (EtcdError::LeadershipTransferTimeout, "LeadershipTransferTimeout", Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
         ];
         assert_eq!(cases.len(), EtcdError::ALL.len(), "every variant is in the table");

@@ -4,7 +4,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::maintenance_server::Maintenance;
 use capstan_proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, DefragmentResponse, DowngradeRequest,
@@ -15,8 +14,6 @@ use futures::Stream;
 use tonic::{Request as GrpcRequest, Response, Status};
 
 use super::error::EtcdError;
-use super::unexpected;
-use crate::raft::AppliedOutput;
 use crate::service::Server;
 use crate::snapshot;
 
@@ -45,13 +42,7 @@ fn alarm_text(member: u64, alarm: i32) -> String {
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, request: GrpcRequest<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        let req = request.into_inner();
-        match self.server.propose(Request::Alarm(req)).await? {
-            (AppliedOutput::Alarm(alarms), rev) => {
-                Ok(Response::new(AlarmResponse { header: Some(self.server.headers().header(rev)), alarms }))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.alarm(request.into_inner()).await?))
     }
 
     async fn status(&self, _request: GrpcRequest<StatusRequest>) -> Result<Response<StatusResponse>, Status> {

@@ -23,9 +23,8 @@ use tonic::{Request, Response, Status};
 use super::{
     CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, CLUSTER_MISMATCH_TEXT, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE, REMOVED_TEXT,
 };
-use crate::api::error::EtcdError;
 use crate::membership::MemberTable;
-use crate::service::{Server, ServiceError};
+use crate::service::{EtcdError, Server, ServiceError};
 
 pub struct PeerService {
     server: Arc<Server>,

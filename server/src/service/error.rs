@@ -1,7 +1,158 @@
+//! The errors of the request path. [`EtcdError`] is etcd's catalogue of
+//! errors clients can tell apart (their gRPC codes and texts are the API
+//! layer's business, `api::error`); [`ServiceError`] is what the service's
+//! methods return, most of it one of those.
+
 use openraft::error::{CheckIsLeaderError, RaftError};
 
-use crate::api::error::EtcdError;
+use crate::lease::LeaseError;
+use crate::mvcc::MvccError;
 use crate::raft::{ApplyError, PeerNode};
+
+/// Every etcd error Capstan can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdError {
+    EmptyKey,
+    KeyNotFound,
+    ValueProvided,
+    LeaseProvided,
+    TooManyOps,
+    DuplicateKey,
+    InvalidSortOption,
+    Compacted,
+    FutureRev,
+    NoSpace,
+    LeaseNotFound,
+    LeaseExist,
+    LeaseTtlTooLarge,
+    MemberNotFound,
+    RequestTooLarge,
+    AuthNotEnabled,
+    NoLeader,
+    NotLeader,
+    Stopped,
+    Timeout,
+    BadLeaderTransferee,
+    Corrupt,
+    NotCapable,
+    LeaderChanged,
+    NotSupportedForLearner,
+    PeerUrlExists,
+    MemberExist,
+    MemberNotLearner,
+    LearnerNotReady,
+    TooManyLearners,
+    UnhealthyCluster,
+    LeadershipTransferTimeout,
+    ContextDeadline,
+    /// RangeStream refuses sort orders other than by key, ascending.
+    StreamCustomSort,
+    /// RangeStream refuses min/max mod/create revision filters.
+    StreamRevisionFilters,
+    /// The state machine answered a request with the wrong kind of result
+    /// (a bug; not one of etcd's errors).
+    UnexpectedApplyResult,
+}
+
+impl EtcdError {
+    /// Every variant (the golden test lists each with its code and text).
+    pub const ALL: [EtcdError; 36] = {
+        use EtcdError::*;
+        [
+            EmptyKey,
+            KeyNotFound,
+            ValueProvided,
+            LeaseProvided,
+            TooManyOps,
+            DuplicateKey,
+            InvalidSortOption,
+            Compacted,
+            FutureRev,
+            NoSpace,
+            LeaseNotFound,
+            LeaseExist,
+            LeaseTtlTooLarge,
+            MemberNotFound,
+            RequestTooLarge,
+            AuthNotEnabled,
+            NoLeader,
+            NotLeader,
+            Stopped,
+            Timeout,
+            BadLeaderTransferee,
+            Corrupt,
+            NotCapable,
+            LeaderChanged,
+            NotSupportedForLearner,
+            PeerUrlExists,
+            MemberExist,
+            MemberNotLearner,
+            LearnerNotReady,
+            TooManyLearners,
+            UnhealthyCluster,
+            LeadershipTransferTimeout,
+            ContextDeadline,
+            StreamCustomSort,
+            StreamRevisionFilters,
+            UnexpectedApplyResult,
+        ]
+    };
+
+    /// The variant's name: how a member's refusal names it in the peer
+    /// protocol (so it is part of the wire format; the golden test pins it).
+    pub fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    /// The variant named `name` (see [`EtcdError::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+impl From<&MvccError> for EtcdError {
+    fn from(e: &MvccError) -> Self {
+        match e {
+            MvccError::Compacted => EtcdError::Compacted,
+            MvccError::FutureRevision => EtcdError::FutureRev,
+            MvccError::KeyNotFound => EtcdError::KeyNotFound,
+            MvccError::LeaseNotFound => EtcdError::LeaseNotFound,
+            MvccError::Storage(_) | MvccError::Corrupt(_) => EtcdError::Corrupt,
+        }
+    }
+}
+
+impl From<&LeaseError> for EtcdError {
+    fn from(e: &LeaseError) -> Self {
+        match e {
+            LeaseError::NotFound => EtcdError::LeaseNotFound,
+            LeaseError::AlreadyExists => EtcdError::LeaseExist,
+            LeaseError::TtlTooLarge => EtcdError::LeaseTtlTooLarge,
+            LeaseError::NotPrimary => EtcdError::NotLeader,
+        }
+    }
+}
+
+impl From<&ServiceError> for EtcdError {
+    fn from(e: &ServiceError) -> Self {
+        match e {
+            ServiceError::Apply(ApplyError::Mvcc(m)) => m.as_ref().into(),
+            ServiceError::Apply(ApplyError::Lease(l)) => l.into(),
+            ServiceError::Apply(ApplyError::NoSpace) => EtcdError::NoSpace,
+            ServiceError::Apply(ApplyError::Unsupported) => EtcdError::NotCapable,
+            ServiceError::NoLeader => EtcdError::NoLeader,
+            ServiceError::NotLeader => EtcdError::NotLeader,
+            ServiceError::Timeout => EtcdError::Timeout,
+            ServiceError::Stopped => EtcdError::Stopped,
+            ServiceError::LeaderChanged => EtcdError::LeaderChanged,
+            ServiceError::Learner => EtcdError::NotSupportedForLearner,
+            ServiceError::NoLeaderInTime => EtcdError::ContextDeadline,
+            ServiceError::Etcd(e) => *e,
+            ServiceError::Remote(_) => EtcdError::LeaderChanged,
+        }
+    }
+}
+
 
 /// Errors of the request path, mapped to etcd's gRPC errors by the API layer.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -16,6 +16,7 @@ mod publish;
 mod quorum;
 mod range_stream;
 mod read_index;
+mod requests;
 mod transfer;
 
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use compactor::CompactionPolicy;
-pub use error::ServiceError;
+pub use error::{EtcdError, ServiceError};
 pub use header::HeaderFactory;
 pub use ids::IdGenerator;
 
@@ -271,8 +272,9 @@ impl Server {
         proposer::propose_here(self, batch).await
     }
 
-    /// Proposes a write through Raft and waits until it is applied.
-    pub async fn propose(&self, request: Request) -> Result<(AppliedOutput, i64), ServiceError> {
+    /// Proposes a write through Raft and waits until it is applied; the
+    /// typed methods (`requests`) pick its result.
+    pub(super) async fn propose(&self, request: Request) -> Result<(AppliedOutput, i64), ServiceError> {
         let id = self.ids.next();
         let rx = self.waiters.register(id);
         let req = InternalRequest { id, request: Some(request), ..Default::default() };
@@ -441,7 +443,7 @@ impl Server {
                 member_id,
                 alarm: nospace,
             };
-            self.propose(Request::Alarm(alarm)).await?;
+            self.alarm(alarm).await?;
         }
         Err(ServiceError::Apply(ApplyError::NoSpace))
     }
