@@ -7,7 +7,7 @@ use std::sync::Arc;
 use capstan_proto::etcdserverpb::lease_server::Lease;
 use capstan_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
-    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest,
     LeaseTimeToLiveResponse,
 };
 use futures::Stream;
@@ -73,10 +73,6 @@ impl Lease for LeaseService {
     }
 
     async fn lease_leases(&self, _request: GrpcRequest<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
-        let ids = self.server.lessor().lock().ids();
-        Ok(Response::new(LeaseLeasesResponse {
-            header: Some(self.server.headers().header(self.server.kv().current_revision())),
-            leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
-        }))
+        Ok(Response::new(self.server.lease_leases()))
     }
 }

@@ -17,6 +17,7 @@ mod quorum;
 mod range_stream;
 mod read_index;
 mod requests;
+mod status;
 mod transfer;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ pub use compactor::CompactionPolicy;
 pub use error::{EtcdError, ServiceError};
 pub use header::HeaderFactory;
 pub use ids::IdGenerator;
+pub use status::storage_version;
 
 use crate::lease::Lessor;
 use crate::membership::MemberTable;
