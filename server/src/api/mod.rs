@@ -11,6 +11,7 @@ pub mod kv;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod peer;
 pub mod recipes;
 pub mod validate;
 pub mod watch;

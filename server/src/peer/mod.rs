@@ -1,12 +1,16 @@
 //! The member-to-member protocol (`capstanpb.Peer`, served on the peer URLs):
 //! Raft messages, and the requests a follower hands to the leader (writes,
-//! read index, lease keep-alives, membership changes).
+//! read index, lease keep-alives, membership changes). Here: its metadata
+//! and error codes, and the client the service layer and Raft call peers
+//! with; the service answering them is `api::peer`, an edge above the
+//! service layer.
 
 mod client;
-mod service;
 
 pub use client::{PeerClients, PeerError};
-pub use service::PeerService;
+/// Served by the API layer; re-exported here for `serve.rs`, which should
+/// name `crate::api::peer::PeerService` (then this line can go).
+pub use crate::api::peer::PeerService;
 
 /// gRPC metadata naming the sender's cluster (hex).
 pub const CLUSTER_ID_HEADER: &str = "capstan-cluster-id";

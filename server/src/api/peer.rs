@@ -1,4 +1,6 @@
-//! The peer service: what other members call on this one.
+//! The peer service (`capstanpb.Peer`): what other members call on this one.
+//! An edge like the etcd API services; the protocol's constants and its
+//! client live in [`crate::peer`], below the service layer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,10 +22,10 @@ use serde::de::DeserializeOwned;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{
+use crate::membership::MemberTable;
+use crate::peer::{
     CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, CLUSTER_MISMATCH_TEXT, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE, REMOVED_TEXT,
 };
-use crate::membership::MemberTable;
 use crate::service::{EtcdError, Server, ServiceError};
 
 pub struct PeerService {
