@@ -85,7 +85,7 @@ pub async fn serve(
         .merge(crate::http::gateway::for_member(config, &member));
 
     let mut tasks = Vec::new();
-    let peer_router = tonic::service::Routes::new(svc!(PeerServer, crate::peer::PeerService::new(server.clone()))).into_axum_router();
+    let peer_router = tonic::service::Routes::new(svc!(PeerServer, api::peer::PeerService::new(server.clone()))).into_axum_router();
     for listener in listeners.peer {
         tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
         // Without TCP_NODELAY, a Raft reply written as several small frames
@@ -129,6 +129,10 @@ pub async fn serve(
     for t in tasks {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
     }
+    // Shutdown order: listeners (above), then the service's background tasks
+    // (proposer, read-index rounds, log retention, publication, quorum
+    // monitor, compactor, lease keeper), then Raft, then the memtable flush.
+    server.join_background(std::time::Duration::from_secs(5)).await;
     let _ = server.raft().shutdown().await;
     // Nothing is lost without this (the WAL holds it); it makes the next start faster.
     let engine = server.engine().clone();

@@ -1,55 +1,15 @@
 //! The one table from Capstan's errors to etcd's gRPC errors. Clients match
 //! on these exact codes and texts (the Go client maps errors by message), so
-//! each text is etcd's, byte for byte.
+//! each text is etcd's, byte for byte. The errors themselves are the
+//! service's ([`crate::service::EtcdError`]); this is only their gRPC face.
 
 use tonic::{Code, Status};
 
 use crate::lease::LeaseError;
 use crate::mvcc::MvccError;
 use crate::raft::ApplyError;
+pub use crate::service::EtcdError;
 use crate::service::ServiceError;
-
-/// Every etcd error Capstan can return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EtcdError {
-    EmptyKey,
-    KeyNotFound,
-    ValueProvided,
-    LeaseProvided,
-    TooManyOps,
-    DuplicateKey,
-    InvalidSortOption,
-    Compacted,
-    FutureRev,
-    NoSpace,
-    LeaseNotFound,
-    LeaseExist,
-    LeaseTtlTooLarge,
-    MemberNotFound,
-    RequestTooLarge,
-    AuthNotEnabled,
-    NoLeader,
-    NotLeader,
-    Stopped,
-    Timeout,
-    BadLeaderTransferee,
-    Corrupt,
-    NotCapable,
-    LeaderChanged,
-    NotSupportedForLearner,
-    PeerUrlExists,
-    MemberExist,
-    MemberNotLearner,
-    LearnerNotReady,
-    TooManyLearners,
-    UnhealthyCluster,
-    LeadershipTransferTimeout,
-    ContextDeadline,
-    /// RangeStream refuses sort orders other than by key, ascending.
-    StreamCustomSort,
-    /// RangeStream refuses min/max mod/create revision filters.
-    StreamRevisionFilters,
-}
 
 impl EtcdError {
     /// The gRPC code and message etcd uses (etcd `api/v3rpc/rpctypes/error.go`).
@@ -94,6 +54,7 @@ impl EtcdError {
             StreamCustomSort => (Code::Unimplemented, "RangeStream does not support custom sort orders"),
             StreamRevisionFilters => (Code::Unimplemented, "RangeStream does not support revision filters"),
             LeadershipTransferTimeout => (Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
+            UnexpectedApplyResult => (Code::Internal, "unexpected apply result"),
         }
     }
 }
@@ -102,49 +63,6 @@ impl From<EtcdError> for Status {
     fn from(e: EtcdError) -> Self {
         let (code, text) = e.code_and_text();
         Status::new(code, text)
-    }
-}
-
-impl From<&MvccError> for EtcdError {
-    fn from(e: &MvccError) -> Self {
-        match e {
-            MvccError::Compacted => EtcdError::Compacted,
-            MvccError::FutureRevision => EtcdError::FutureRev,
-            MvccError::KeyNotFound => EtcdError::KeyNotFound,
-            MvccError::LeaseNotFound => EtcdError::LeaseNotFound,
-            MvccError::Storage(_) | MvccError::Corrupt(_) => EtcdError::Corrupt,
-        }
-    }
-}
-
-impl From<&LeaseError> for EtcdError {
-    fn from(e: &LeaseError) -> Self {
-        match e {
-            LeaseError::NotFound => EtcdError::LeaseNotFound,
-            LeaseError::AlreadyExists => EtcdError::LeaseExist,
-            LeaseError::TtlTooLarge => EtcdError::LeaseTtlTooLarge,
-            LeaseError::NotPrimary => EtcdError::NotLeader,
-        }
-    }
-}
-
-impl From<&ServiceError> for EtcdError {
-    fn from(e: &ServiceError) -> Self {
-        match e {
-            ServiceError::Apply(ApplyError::Mvcc(m)) => m.as_ref().into(),
-            ServiceError::Apply(ApplyError::Lease(l)) => l.into(),
-            ServiceError::Apply(ApplyError::NoSpace) => EtcdError::NoSpace,
-            ServiceError::Apply(ApplyError::Unsupported) => EtcdError::NotCapable,
-            ServiceError::NoLeader => EtcdError::NoLeader,
-            ServiceError::NotLeader => EtcdError::NotLeader,
-            ServiceError::Timeout => EtcdError::Timeout,
-            ServiceError::Stopped => EtcdError::Stopped,
-            ServiceError::LeaderChanged => EtcdError::LeaderChanged,
-            ServiceError::Learner => EtcdError::NotSupportedForLearner,
-            ServiceError::NoLeaderInTime => EtcdError::ContextDeadline,
-            ServiceError::Etcd(e) => *e,
-            ServiceError::Remote(_) => EtcdError::LeaderChanged,
-        }
     }
 }
 
@@ -177,26 +95,57 @@ impl From<LeaseError> for Status {
 mod tests {
     use super::*;
 
-    /// Golden table: code and exact text for the errors clients match on.
+    /// Golden table of every variant: its name in the peer protocol, and
+    /// the code and exact text clients see.
     #[test]
     fn etcd_codes_and_texts() {
         let cases = [
-            (EtcdError::EmptyKey, Code::InvalidArgument, "etcdserver: key is not provided"),
-            (EtcdError::TooManyOps, Code::InvalidArgument, "etcdserver: too many operations in txn request"),
-            (EtcdError::DuplicateKey, Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
-            (EtcdError::Compacted, Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            (EtcdError::FutureRev, Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
-            (EtcdError::NoSpace, Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
-            (EtcdError::LeaseNotFound, Code::NotFound, "etcdserver: requested lease not found"),
-            (EtcdError::LeaseExist, Code::FailedPrecondition, "etcdserver: lease already exists"),
-            (EtcdError::LeaseTtlTooLarge, Code::OutOfRange, "etcdserver: too large lease TTL"),
-            (EtcdError::RequestTooLarge, Code::InvalidArgument, "etcdserver: request is too large"),
-            (EtcdError::NoLeader, Code::Unavailable, "etcdserver: no leader"),
-            (EtcdError::Timeout, Code::Unavailable, "etcdserver: request timed out"),
+            (EtcdError::EmptyKey, "EmptyKey", Code::InvalidArgument, "etcdserver: key is not provided"),
+            (EtcdError::KeyNotFound, "KeyNotFound", Code::InvalidArgument, "etcdserver: key not found"),
+            (EtcdError::ValueProvided, "ValueProvided", Code::InvalidArgument, "etcdserver: value is provided"),
+            (EtcdError::LeaseProvided, "LeaseProvided", Code::InvalidArgument, "etcdserver: lease is provided"),
+            (EtcdError::TooManyOps, "TooManyOps", Code::InvalidArgument, "etcdserver: too many operations in txn request"),
+            (EtcdError::DuplicateKey, "DuplicateKey", Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
+            (EtcdError::InvalidSortOption, "InvalidSortOption", Code::InvalidArgument, "etcdserver: invalid sort option"),
+            (EtcdError::Compacted, "Compacted", Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
+            (EtcdError::FutureRev, "FutureRev", Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
+            (EtcdError::NoSpace, "NoSpace", Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            (EtcdError::LeaseNotFound, "LeaseNotFound", Code::NotFound, "etcdserver: requested lease not found"),
+            (EtcdError::LeaseExist, "LeaseExist", Code::FailedPrecondition, "etcdserver: lease already exists"),
+            (EtcdError::LeaseTtlTooLarge, "LeaseTtlTooLarge", Code::OutOfRange, "etcdserver: too large lease TTL"),
+            (EtcdError::MemberNotFound, "MemberNotFound", Code::NotFound, "etcdserver: member not found"),
+            (EtcdError::RequestTooLarge, "RequestTooLarge", Code::InvalidArgument, "etcdserver: request is too large"),
+            (EtcdError::AuthNotEnabled, "AuthNotEnabled", Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
+            (EtcdError::NoLeader, "NoLeader", Code::Unavailable, "etcdserver: no leader"),
+            (EtcdError::NotLeader, "NotLeader", Code::FailedPrecondition, "etcdserver: not leader"),
+            (EtcdError::Stopped, "Stopped", Code::Unavailable, "etcdserver: server stopped"),
+            (EtcdError::Timeout, "Timeout", Code::Unavailable, "etcdserver: request timed out"),
+            (EtcdError::BadLeaderTransferee, "BadLeaderTransferee", Code::FailedPrecondition, "etcdserver: bad leader transferee"),
+            (EtcdError::Corrupt, "Corrupt", Code::DataLoss, "etcdserver: corrupt cluster"),
+            (EtcdError::NotCapable, "NotCapable", Code::FailedPrecondition, "etcdserver: not capable"),
+            (EtcdError::LeaderChanged, "LeaderChanged", Code::Unavailable, "etcdserver: leader changed"),
+            (EtcdError::NotSupportedForLearner, "NotSupportedForLearner", Code::Unavailable, "etcdserver: rpc not supported for learner"),
+            (EtcdError::PeerUrlExists, "PeerUrlExists", Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
+            (EtcdError::MemberExist, "MemberExist", Code::FailedPrecondition, "etcdserver: member ID already exist"),
+            (EtcdError::MemberNotLearner, "MemberNotLearner", Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
+            (EtcdError::LearnerNotReady, "LearnerNotReady", Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
+            (EtcdError::TooManyLearners, "TooManyLearners", Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
+            (EtcdError::UnhealthyCluster, "UnhealthyCluster", Code::Unavailable, "etcdserver: unhealthy cluster"),
+            (EtcdError::ContextDeadline, "ContextDeadline", Code::Unknown, "context deadline exceeded"),
+            (EtcdError::StreamCustomSort, "StreamCustomSort", Code::Unimplemented, "RangeStream does not support custom sort orders"),
+            (EtcdError::StreamRevisionFilters, "StreamRevisionFilters", Code::Unimplemented, "RangeStream does not support revision filters"),
+            (EtcdError::UnexpectedApplyResult, "UnexpectedApplyResult", Code::Internal, "unexpected apply result"),
+            (EtcdError::LeadershipTransferTimeout, "LeadershipTransferTimeout", Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
         ];
-        for (e, code, text) in cases {
+        assert_eq!(cases.len(), EtcdError::ALL.len(), "every variant is in the table");
+        for (e, name, code, text) in cases {
             let s: Status = e.into();
             assert_eq!((s.code(), s.message()), (code, text), "{e:?}");
+            assert_eq!(e.name(), name);
+            assert_eq!(EtcdError::from_name(name), Some(e));
+        }
+        for e in EtcdError::ALL {
+            assert!(cases.iter().any(|c| c.0 == e), "{e:?} is in the table");
         }
     }
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::kv_server::Kv;
 use capstan_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
@@ -11,8 +10,7 @@ use capstan_proto::etcdserverpb::{
 use futures::StreamExt;
 use tonic::{Request as GrpcRequest, Response, Status};
 
-use super::{check_size, validate, unexpected};
-use crate::raft::AppliedOutput;
+use super::{check_size, validate};
 use crate::service::Server;
 
 pub struct KvService {
@@ -54,26 +52,14 @@ impl Kv for KvService {
         check_size(&self.server, &req)?;
         validate::put(&req)?;
         self.server.check_quota(req.key.len() + req.value.len()).await?;
-        match self.server.propose(Request::Put(req)).await? {
-            (AppliedOutput::Put(mut resp), rev) => {
-                resp.header = Some(self.server.headers().header(rev));
-                Ok(Response::new(resp))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.put(req).await?))
     }
 
     async fn delete_range(&self, request: GrpcRequest<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::delete_range(&req)?;
-        match self.server.propose(Request::DeleteRange(req)).await? {
-            (AppliedOutput::DeleteRange(mut resp), rev) => {
-                resp.header = Some(self.server.headers().header(rev));
-                Ok(Response::new(resp))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.delete_range(req).await?))
     }
 
     async fn txn(&self, request: GrpcRequest<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
@@ -81,27 +67,10 @@ impl Kv for KvService {
         check_size(&self.server, &req)?;
         validate::txn(&req, self.server.options().max_txn_ops)?;
         self.server.check_quota(prost::Message::encoded_len(&req)).await?;
-        match self.server.propose(Request::Txn(req)).await? {
-            (AppliedOutput::Txn(mut resp), rev) => {
-                fill_txn_headers(&mut resp, &self.server, rev);
-                Ok(Response::new(resp))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.txn(req).await?))
     }
 
     async fn compact(&self, request: GrpcRequest<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
-        let req = request.into_inner();
-        match self.server.propose(Request::Compaction(req)).await? {
-            (AppliedOutput::Compaction, rev) => {
-                Ok(Response::new(CompactionResponse { header: Some(self.server.headers().header(rev)) }))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.compact(request.into_inner()).await?))
     }
-}
-
-/// Only the outermost header is filled; nested ones keep their revision.
-fn fill_txn_headers(resp: &mut TxnResponse, server: &Server, rev: i64) {
-    resp.header = Some(server.headers().header(rev));
 }

@@ -4,19 +4,16 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::lease_server::Lease;
 use capstan_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
-    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest,
     LeaseTimeToLiveResponse,
 };
 use futures::Stream;
 use tokio_stream::StreamExt;
 use tonic::{Request as GrpcRequest, Response, Status, Streaming};
 
-use super::unexpected;
-use crate::raft::AppliedOutput;
 use crate::service::Server;
 
 pub struct LeaseService {
@@ -41,30 +38,12 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(&self, request: GrpcRequest<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
-        let mut req = request.into_inner();
-        if req.id == 0 {
-            req.id = self.server.ids().next_lease_id();
-        }
         self.server.check_quota(0).await?;
-        match self.server.propose(Request::LeaseGrant(req)).await? {
-            (AppliedOutput::LeaseGrant { id, ttl }, rev) => Ok(Response::new(LeaseGrantResponse {
-                header: Some(self.server.headers().header(rev)),
-                id,
-                ttl,
-                error: String::new(),
-            })),
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.lease_grant(request.into_inner()).await?))
     }
 
     async fn lease_revoke(&self, request: GrpcRequest<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
-        let req = request.into_inner();
-        match self.server.propose(Request::LeaseRevoke(req)).await? {
-            (AppliedOutput::LeaseRevoke, rev) => {
-                Ok(Response::new(LeaseRevokeResponse { header: Some(self.server.headers().header(rev)) }))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.lease_revoke(request.into_inner()).await?))
     }
 
     type LeaseKeepAliveStream = KeepAliveStream;
@@ -94,10 +73,6 @@ impl Lease for LeaseService {
     }
 
     async fn lease_leases(&self, _request: GrpcRequest<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
-        let ids = self.server.lessor().lock().ids();
-        Ok(Response::new(LeaseLeasesResponse {
-            header: Some(self.server.headers().header(self.server.kv().current_revision())),
-            leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
-        }))
+        Ok(Response::new(self.server.lease_leases()))
     }
 }

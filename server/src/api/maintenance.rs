@@ -4,10 +4,9 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::maintenance_server::Maintenance;
 use capstan_proto::etcdserverpb::{
-    AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, DefragmentResponse, DowngradeRequest,
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest,
     DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
     MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
@@ -15,9 +14,7 @@ use futures::Stream;
 use tonic::{Request as GrpcRequest, Response, Status};
 
 use super::error::EtcdError;
-use super::unexpected;
-use crate::raft::AppliedOutput;
-use crate::service::Server;
+use crate::service::{Server, storage_version};
 use crate::snapshot;
 
 pub struct MaintenanceService {
@@ -36,53 +33,18 @@ impl MaintenanceService {
 
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
 
-/// etcd's text for an active alarm in Status.errors.
-fn alarm_text(member: u64, alarm: i32) -> String {
-    let name = AlarmType::try_from(alarm).map_or("UNKNOWN", |a| a.as_str_name());
-    format!("memberID:{member} alarm:{name} ")
-}
-
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, request: GrpcRequest<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        let req = request.into_inner();
-        match self.server.propose(Request::Alarm(req)).await? {
-            (AppliedOutput::Alarm(alarms), rev) => {
-                Ok(Response::new(AlarmResponse { header: Some(self.server.headers().header(rev)), alarms }))
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(Response::new(self.server.alarm(request.into_inner()).await?))
     }
 
     async fn status(&self, _request: GrpcRequest<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let leader = self.server.leader().unwrap_or(0);
-        let (term, last_index, applied) = {
-            let m = self.server.raft().metrics();
-            let m = m.borrow();
-            (m.current_term, m.last_log_index.unwrap_or(0), m.last_applied.map_or(0, |l| l.index))
-        };
-        let engine = self.server.engine();
-        let mut errors: Vec<String> = self.server.alarms().lock().iter().map(|(m, a)| alarm_text(*m, *a)).collect();
-        if leader == 0 {
-            errors.push(EtcdError::NoLeader.code_and_text().1.to_string());
+        let mut status = self.server.status();
+        if status.leader == 0 {
+            status.errors.push(EtcdError::NoLeader.code_and_text().1.to_string());
         }
-        let version = self.server.options().etcd_version.clone();
-        Ok(Response::new(StatusResponse {
-            header: self.header(),
-            storage_version: storage_version(&version),
-            version,
-            db_size: engine.size_on_disk() as i64,
-            leader,
-            raft_index: last_index,
-            raft_term: term,
-            raft_applied_index: applied,
-            errors,
-            db_size_in_use: engine.live_data_size() as i64,
-            is_learner: self.server.is_learner(),
-            db_size_quota: self.server.options().quota_backend_bytes as i64,
-            // etcd 3.6 always reports downgrade info (empty when none is in progress).
-            downgrade_info: Some(Default::default()),
-        }))
+        Ok(Response::new(status))
     }
 
     async fn defragment(&self, _request: GrpcRequest<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
@@ -96,13 +58,14 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _request: GrpcRequest<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        let (hash, _, _) = self.server.kv().hash_kv(0)?;
+        // A scan of the whole history: off the runtime's worker threads.
+        let (hash, _, _) = crate::service::blocking(|| self.server.kv().hash_kv(0))?;
         Ok(Response::new(HashResponse { header: self.header(), hash }))
     }
 
     async fn hash_kv(&self, request: GrpcRequest<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
         let req = request.into_inner();
-        let (hash, hash_revision, compact_revision) = self.server.kv().hash_kv(req.revision)?;
+        let (hash, hash_revision, compact_revision) = crate::service::blocking(|| self.server.kv().hash_kv(req.revision))?;
         Ok(Response::new(HashKvResponse { header: self.header(), hash, compact_revision, hash_revision }))
     }
 
@@ -126,14 +89,5 @@ impl Maintenance for MaintenanceService {
 
     async fn downgrade(&self, _request: GrpcRequest<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
         Err(Status::unimplemented("downgrade is not supported by capstan"))
-    }
-}
-
-/// The storage version etcd reports alongside its version: "major.minor.0".
-fn storage_version(version: &str) -> String {
-    let mut parts = version.split('.');
-    match (parts.next(), parts.next()) {
-        (Some(major), Some(minor)) => format!("{major}.{minor}.0"),
-        _ => version.to_string(),
     }
 }

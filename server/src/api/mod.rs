@@ -11,13 +11,13 @@ pub mod kv;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod peer;
 pub mod recipes;
 pub mod validate;
 pub mod watch;
 
 use tonic::Status;
 
-use crate::raft::AppliedOutput;
 use crate::service::Server;
 use error::EtcdError;
 
@@ -40,10 +40,4 @@ pub(crate) fn check_size(server: &Server, msg: &impl prost::Message) -> Result<(
         return Err(EtcdError::RequestTooLarge.into());
     }
     Ok(())
-}
-
-/// The state machine answered a request with the wrong kind of result: a bug.
-pub(crate) fn unexpected(out: &AppliedOutput) -> Status {
-    tracing::error!(?out, "state machine returned an unexpected result kind");
-    Status::internal("unexpected apply result")
 }

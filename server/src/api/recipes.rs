@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::{
     Compare, DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse, RequestOp, ResponseHeader, TxnRequest,
     TxnResponse, compare, range_request, request_op, response_op,
@@ -15,8 +14,6 @@ use capstan_proto::mvccpb::KeyValue;
 use capstan_proto::mvccpb::event::EventType;
 use tonic::Status;
 
-use super::unexpected;
-use crate::raft::AppliedOutput;
 use crate::service::Server;
 use crate::watch::WatchSpec;
 
@@ -125,13 +122,7 @@ impl Recipes {
     }
 
     async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, Status> {
-        match self.server.propose(Request::Txn(req)).await? {
-            (AppliedOutput::Txn(mut resp), rev) => {
-                resp.header = self.header(rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(self.server.txn(req).await?)
     }
 
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse, Status> {
@@ -145,20 +136,14 @@ impl Recipes {
         if lease != 0 {
             return Ok(lease);
         }
-        let grant = capstan_proto::etcdserverpb::LeaseGrantRequest { ttl: DEFAULT_SESSION_TTL, id: self.server.ids().next_lease_id() };
-        match self.server.propose(Request::LeaseGrant(grant)).await? {
-            (AppliedOutput::LeaseGrant { id, .. }, _) => Ok(id),
-            (other, _) => Err(unexpected(&other)),
-        }
+        let grant = capstan_proto::etcdserverpb::LeaseGrantRequest { ttl: DEFAULT_SESSION_TTL, id: 0 };
+        Ok(self.server.lease_grant(grant).await?.id)
     }
 
     /// Deletes `key` (Unlock).
     pub async fn delete(&self, key: &[u8]) -> Result<Option<ResponseHeader>, Status> {
         let req = DeleteRangeRequest { key: key.to_vec(), ..Default::default() };
-        match self.server.propose(Request::DeleteRange(req)).await? {
-            (AppliedOutput::DeleteRange(_), rev) => Ok(self.header(rev)),
-            (other, _) => Err(unexpected(&other)),
-        }
+        Ok(self.server.delete_range(req).await?.header)
     }
 
     /// Deletes `key` if it is still the one created at `rev` (Resign).
@@ -176,7 +161,7 @@ impl Recipes {
         loop {
             let Some(delivery) = stream.recv().await else { return Err(Status::unavailable("etcdserver: server stopped")) };
             if delivery.compact_revision != 0 {
-                return Err(crate::api::error::EtcdError::Compacted.into());
+                return Err(super::error::EtcdError::Compacted.into());
             }
             if delivery.events.iter().any(|e| e.r#type == EventType::Delete as i32) {
                 return Ok(());

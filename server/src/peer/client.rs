@@ -12,34 +12,31 @@ use parking_lot::Mutex;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH_TEXT, MEMBER_ID_HEADER, REMOVED_TEXT};
+use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE};
 use crate::membership::MemberTable;
 
 /// Why a call to a peer failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PeerError {
-    /// No connection (refused, reset, timed out connecting): try later.
+    /// No answer from the peer (connection refused, reset or lost, deadline
+    /// passed): try later. Unless `never_sent`, the request may have reached
+    /// the peer and taken effect there.
     #[error("peer {url} unreachable: {reason}")]
-    Unreachable { url: String, reason: String },
-    /// The peer answered with an error.
+    Unreachable {
+        url: String,
+        reason: String,
+        /// No connection could be made, so the request never left this member.
+        never_sent: bool,
+    },
+    /// The peer (or something between) answered with an error. `code` is the
+    /// peer's typed refusal ([`ERROR_CODE_HEADER`]), if it named one.
     #[error("peer {url}: {status}")]
-    Refused { url: String, status: Status },
+    Refused { url: String, status: Status, code: Option<String> },
     #[error("peer url {0:?} is not usable: {1}")]
     BadUrl(String, String),
     #[error("member {0:x} has no peer URLs")]
     NoAddress(u64),
 }
-
-impl PeerError {
-    /// The peer's gRPC status, when it answered.
-    pub fn status(&self) -> Option<&Status> {
-        match self {
-            PeerError::Refused { status, .. } => Some(status),
-            _ => None,
-        }
-    }
-}
-
 /// The shared pool of peer connections.
 pub struct PeerClients {
     local_id: u64,
@@ -98,28 +95,89 @@ impl PeerClients {
     }
 
     /// Classifies a failed call; notices when the peer says this member was
-    /// removed from the cluster.
+    /// removed from the cluster. Typed, never by the error's text: a peer's
+    /// refusal carries its code in [`ERROR_CODE_HEADER`], and whether a
+    /// request left this member is read from the transport's error types.
     pub fn error(&self, url: &str, status: Status) -> PeerError {
-        if status.code() == Code::PermissionDenied && status.message() == REMOVED_TEXT {
-            tracing::error!(peer = url, "a peer reports this member was removed from the cluster");
-            self.members.mark_self_removed();
-        }
-        if status.code() == Code::FailedPrecondition && status.message() == CLUSTER_MISMATCH_TEXT {
-            tracing::error!(
+        let code = status.metadata().get(ERROR_CODE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        match code.as_deref() {
+            Some(REMOVED_CODE) => {
+                tracing::error!(peer = url, "a peer reports this member was removed from the cluster");
+                self.members.mark_self_removed();
+            }
+            Some(CLUSTER_MISMATCH_CODE) => tracing::error!(
                 peer = url,
                 local_cluster = %format!("{:x}", self.cluster_id.load(Ordering::Relaxed)),
                 "the peer belongs to another cluster (check --initial-cluster-token and --initial-cluster)"
-            );
+            ),
+            _ => {}
         }
-        let unreachable = matches!(status.code(), Code::Unavailable | Code::Cancelled)
-            || (status.code() == Code::Unknown && status.message().contains("transport"));
-        if unreachable {
-            return PeerError::Unreachable { url: url.to_string(), reason: status.message().to_string() };
+        if code.is_some() {
+            return PeerError::Refused { url: url.to_string(), status, code };
         }
-        PeerError::Refused { url: url.to_string(), status }
+        // A status with a source was made by this member's transport, not received.
+        let failed_here = std::error::Error::source(&status);
+        if failed_here.is_some() || matches!(status.code(), Code::Unavailable | Code::Cancelled) {
+            return PeerError::Unreachable {
+                url: url.to_string(),
+                reason: status.message().to_string(),
+                never_sent: failed_here.is_some_and(never_connected),
+            };
+        }
+        PeerError::Refused { url: url.to_string(), status, code: None }
     }
+}
+
+/// Whether a transport error is a failure to connect: tonic wraps what its
+/// connector returns (TCP connect, TLS handshake) in [`tonic::ConnectError`],
+/// and a request is written only on an established connection.
+fn never_connected(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn wrap(ch: Channel) -> PeerClient<Channel> {
     PeerClient::new(ch).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::metadata::MetadataValue;
+
+    use super::*;
+    use crate::peer::REMOVED_TEXT;
+
+    fn coded(mut status: Status, code: &'static str) -> Status {
+        status.metadata_mut().insert(ERROR_CODE_HEADER, MetadataValue::from_static(code));
+        status
+    }
+
+    /// A peer's refusal is read from its code, not its text.
+    #[test]
+    fn refusals_are_typed_by_their_code() {
+        let members = Arc::new(MemberTable::new(1));
+        let peers = PeerClients::new(1, 0x1c, members.clone());
+        let removed = members.watch_self_removed();
+
+        let e = peers.error("http://p", Status::permission_denied(REMOVED_TEXT));
+        assert!(matches!(&e, PeerError::Refused { code: None, .. }), "{e:?}");
+        assert!(!*removed.borrow(), "an untyped text does not remove this member");
+
+        let e = peers.error("http://p", coded(Status::permission_denied(REMOVED_TEXT), REMOVED_CODE));
+        assert!(matches!(&e, PeerError::Refused { code: Some(c), .. } if c == REMOVED_CODE), "{e:?}");
+        assert!(*removed.borrow());
+
+        // An etcd error a peer names, even one of code UNAVAILABLE, is its answer.
+        let e = peers.error("http://p", coded(Status::unavailable("etcdserver: no leader"), "NoLeader"));
+        assert!(matches!(&e, PeerError::Refused { code: Some(c), .. } if c == "NoLeader"), "{e:?}");
+        // An UNAVAILABLE nobody typed may come from anything between: it may have been delivered.
+        let e = peers.error("http://p", Status::unavailable("tcp connect error"));
+        assert!(matches!(&e, PeerError::Unreachable { never_sent: false, .. }), "{e:?}");
+    }
 }

@@ -9,7 +9,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::CompactionRequest;
 
 use super::{Server, ServiceError};
@@ -29,7 +28,7 @@ const REVISION_CHECK_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 async fn compact(server: &Server, revision: i64) -> bool {
     tracing::info!(revision, "starting auto compaction");
-    match server.propose(Request::Compaction(CompactionRequest { revision, physical: false })).await {
+    match server.compact(CompactionRequest { revision, physical: false }).await {
         Ok(_) => true,
         Err(ServiceError::Apply(ApplyError::Mvcc(e))) if matches!(*e, MvccError::Compacted) => true,
         Err(e) => {

@@ -1,7 +1,158 @@
+//! The errors of the request path. [`EtcdError`] is etcd's catalogue of
+//! errors clients can tell apart (their gRPC codes and texts are the API
+//! layer's business, `api::error`); [`ServiceError`] is what the service's
+//! methods return, most of it one of those.
+
 use openraft::error::{CheckIsLeaderError, RaftError};
 
-use crate::api::error::EtcdError;
+use crate::lease::LeaseError;
+use crate::mvcc::MvccError;
 use crate::raft::{ApplyError, PeerNode};
+
+/// Every etcd error Capstan can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdError {
+    EmptyKey,
+    KeyNotFound,
+    ValueProvided,
+    LeaseProvided,
+    TooManyOps,
+    DuplicateKey,
+    InvalidSortOption,
+    Compacted,
+    FutureRev,
+    NoSpace,
+    LeaseNotFound,
+    LeaseExist,
+    LeaseTtlTooLarge,
+    MemberNotFound,
+    RequestTooLarge,
+    AuthNotEnabled,
+    NoLeader,
+    NotLeader,
+    Stopped,
+    Timeout,
+    BadLeaderTransferee,
+    Corrupt,
+    NotCapable,
+    LeaderChanged,
+    NotSupportedForLearner,
+    PeerUrlExists,
+    MemberExist,
+    MemberNotLearner,
+    LearnerNotReady,
+    TooManyLearners,
+    UnhealthyCluster,
+    LeadershipTransferTimeout,
+    ContextDeadline,
+    /// RangeStream refuses sort orders other than by key, ascending.
+    StreamCustomSort,
+    /// RangeStream refuses min/max mod/create revision filters.
+    StreamRevisionFilters,
+    /// The state machine answered a request with the wrong kind of result
+    /// (a bug; not one of etcd's errors).
+    UnexpectedApplyResult,
+}
+
+impl EtcdError {
+    /// Every variant (the golden test lists each with its code and text).
+    pub const ALL: [EtcdError; 36] = {
+        use EtcdError::*;
+        [
+            EmptyKey,
+            KeyNotFound,
+            ValueProvided,
+            LeaseProvided,
+            TooManyOps,
+            DuplicateKey,
+            InvalidSortOption,
+            Compacted,
+            FutureRev,
+            NoSpace,
+            LeaseNotFound,
+            LeaseExist,
+            LeaseTtlTooLarge,
+            MemberNotFound,
+            RequestTooLarge,
+            AuthNotEnabled,
+            NoLeader,
+            NotLeader,
+            Stopped,
+            Timeout,
+            BadLeaderTransferee,
+            Corrupt,
+            NotCapable,
+            LeaderChanged,
+            NotSupportedForLearner,
+            PeerUrlExists,
+            MemberExist,
+            MemberNotLearner,
+            LearnerNotReady,
+            TooManyLearners,
+            UnhealthyCluster,
+            LeadershipTransferTimeout,
+            ContextDeadline,
+            StreamCustomSort,
+            StreamRevisionFilters,
+            UnexpectedApplyResult,
+        ]
+    };
+
+    /// The variant's name: how a member's refusal names it in the peer
+    /// protocol (so it is part of the wire format; the golden test pins it).
+    pub fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    /// The variant named `name` (see [`EtcdError::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+impl From<&MvccError> for EtcdError {
+    fn from(e: &MvccError) -> Self {
+        match e {
+            MvccError::Compacted => EtcdError::Compacted,
+            MvccError::FutureRevision => EtcdError::FutureRev,
+            MvccError::KeyNotFound => EtcdError::KeyNotFound,
+            MvccError::LeaseNotFound => EtcdError::LeaseNotFound,
+            MvccError::Storage(_) | MvccError::Corrupt(_) => EtcdError::Corrupt,
+        }
+    }
+}
+
+impl From<&LeaseError> for EtcdError {
+    fn from(e: &LeaseError) -> Self {
+        match e {
+            LeaseError::NotFound => EtcdError::LeaseNotFound,
+            LeaseError::AlreadyExists => EtcdError::LeaseExist,
+            LeaseError::TtlTooLarge => EtcdError::LeaseTtlTooLarge,
+            LeaseError::NotPrimary => EtcdError::NotLeader,
+        }
+    }
+}
+
+impl From<&ServiceError> for EtcdError {
+    fn from(e: &ServiceError) -> Self {
+        match e {
+            ServiceError::Apply(ApplyError::Mvcc(m)) => m.as_ref().into(),
+            ServiceError::Apply(ApplyError::Lease(l)) => l.into(),
+            ServiceError::Apply(ApplyError::NoSpace) => EtcdError::NoSpace,
+            ServiceError::Apply(ApplyError::Unsupported) => EtcdError::NotCapable,
+            ServiceError::NoLeader => EtcdError::NoLeader,
+            ServiceError::NotLeader => EtcdError::NotLeader,
+            ServiceError::Timeout => EtcdError::Timeout,
+            ServiceError::Stopped => EtcdError::Stopped,
+            ServiceError::LeaderChanged => EtcdError::LeaderChanged,
+            ServiceError::Learner => EtcdError::NotSupportedForLearner,
+            ServiceError::NoLeaderInTime => EtcdError::ContextDeadline,
+            ServiceError::Etcd(e) => *e,
+            ServiceError::Remote(_) => EtcdError::LeaderChanged,
+        }
+    }
+}
+
 
 /// Errors of the request path, mapped to etcd's gRPC errors by the API layer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -47,21 +198,65 @@ impl ServiceError {
 }
 
 impl ServiceError {
-    /// Interprets a peer's refusal of a forwarded request.
+    /// Interprets a failed call to a peer, by the peer's typed refusal and
+    /// by whether the request left this member, never by texts.
+    /// [`ServiceError::NotLeader`] means nothing can have happened on the
+    /// peer (it said it does not lead, or no connection could be made), so
+    /// the caller may ask again; everything else may have taken effect.
     pub(crate) fn from_peer(e: crate::peer::PeerError) -> Self {
         use crate::peer::PeerError;
         match e {
-            PeerError::Refused { status, .. } => {
-                let (code, text) = EtcdError::NotLeader.code_and_text();
-                if status.code() == code && status.message() == text {
-                    ServiceError::NotLeader
-                } else {
-                    ServiceError::Remote(status)
-                }
+            PeerError::Refused { code: Some(code), status, .. } => match EtcdError::from_name(&code) {
+                Some(e) => ServiceError::from_etcd(e),
+                None => ServiceError::Remote(status),
+            },
+            PeerError::Refused { status, code: None, .. } => ServiceError::Remote(status),
+            PeerError::Unreachable { never_sent: true, .. } => ServiceError::NotLeader,
+            PeerError::Unreachable { never_sent: false, .. } | PeerError::NoAddress(_) | PeerError::BadUrl(..) => {
+                ServiceError::LeaderChanged
             }
-            // A connection that could not be made carried nothing: retry.
-            PeerError::Unreachable { reason, .. } if reason.contains("connect") => ServiceError::NotLeader,
-            PeerError::Unreachable { .. } | PeerError::NoAddress(_) | PeerError::BadUrl(..) => ServiceError::LeaderChanged,
         }
+    }
+
+    /// The error a peer named, as this layer's own where it has one.
+    pub(crate) fn from_etcd(e: EtcdError) -> Self {
+        match e {
+            EtcdError::NotLeader => ServiceError::NotLeader,
+            EtcdError::NoLeader => ServiceError::NoLeader,
+            EtcdError::Timeout => ServiceError::Timeout,
+            EtcdError::Stopped => ServiceError::Stopped,
+            EtcdError::LeaderChanged => ServiceError::LeaderChanged,
+            EtcdError::ContextDeadline => ServiceError::NoLeaderInTime,
+            EtcdError::NotSupportedForLearner => ServiceError::Learner,
+            e => ServiceError::Etcd(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::PeerError;
+
+    fn refused(code: Option<&str>) -> PeerError {
+        let status = tonic::Status::not_found("etcdserver: requested lease not found");
+        PeerError::Refused { url: "http://p".into(), status, code: code.map(str::to_string) }
+    }
+
+    #[test]
+    fn a_peers_typed_refusal_becomes_the_same_error_here() {
+        assert!(matches!(ServiceError::from_peer(refused(Some("LeaseNotFound"))), ServiceError::Etcd(EtcdError::LeaseNotFound)));
+        assert!(matches!(ServiceError::from_peer(refused(Some("NotLeader"))), ServiceError::NotLeader));
+        assert!(matches!(ServiceError::from_peer(refused(Some("NoLeader"))), ServiceError::NoLeader));
+        // Unknown or missing codes: the peer's answer is passed on as it came.
+        assert!(matches!(ServiceError::from_peer(refused(Some("FromTheFuture"))), ServiceError::Remote(_)));
+        assert!(matches!(ServiceError::from_peer(refused(None)), ServiceError::Remote(_)));
+    }
+
+    #[test]
+    fn only_what_never_left_is_retried() {
+        let lost = |never_sent| PeerError::Unreachable { url: "http://p".into(), reason: "connection reset".into(), never_sent };
+        assert!(matches!(ServiceError::from_peer(lost(true)), ServiceError::NotLeader));
+        assert!(matches!(ServiceError::from_peer(lost(false)), ServiceError::LeaderChanged));
     }
 }

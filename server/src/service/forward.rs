@@ -2,14 +2,14 @@
 //! read-index requests and lease liveness (keep-alive, time-to-live), which
 //! only the leader's lessor tracks.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use capstan_proto::capstanpb::{ReadIndexRequest, RequestBatch};
 use capstan_proto::etcdserverpb::{LeaseKeepAliveRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse};
 
 use super::{Server, ServiceError};
 use crate::lease::LeaseError;
-use crate::peer::PeerError;
+use crate::peer::{PeerClients, PeerError};
 
 impl Server {
     /// The peer URLs Raft knows for `member`.
@@ -33,9 +33,8 @@ impl Server {
 
     /// Asks `leader` to propose `batch`; returns once it is committed.
     pub(super) async fn forward_propose(&self, leader: u64, batch: RequestBatch) -> Result<(), ServiceError> {
-        let (url, mut client) = self.peer_client(leader)?;
-        let req = self.peers.request(batch, Some(self.options.request_timeout));
-        client.propose(req).await.map(|_| ()).map_err(|s| ServiceError::from_peer(self.peers.error(&url, s)))
+        let url = self.peer_urls_of(leader).and_then(|u| u.into_iter().next()).ok_or(ServiceError::LeaderChanged)?;
+        propose_at(&self.peers, &url, batch, self.options.request_timeout).await
     }
 
     /// Asks `leader` for a read index.
@@ -122,4 +121,11 @@ impl Server {
             Err(_) => LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
         }
     }
+}
+
+/// Asks the member at `url` (the leader) to propose `batch`; returns once it is committed.
+pub(super) async fn propose_at(peers: &PeerClients, url: &str, batch: RequestBatch, timeout: Duration) -> Result<(), ServiceError> {
+    let mut client = peers.client(url).map_err(ServiceError::from_peer)?;
+    let req = peers.request(batch, Some(timeout));
+    client.propose(req).await.map(|_| ()).map_err(|s| ServiceError::from_peer(peers.error(url, s)))
 }

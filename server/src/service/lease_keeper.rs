@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::LeaseRevokeRequest;
 use parking_lot::Mutex;
 
@@ -61,7 +60,7 @@ fn revoke_expired(server: &Arc<Server>, revoking: &Arc<Mutex<HashSet<i64>>>) {
         let server = server.clone();
         let revoking = revoking.clone();
         tokio::spawn(async move {
-            let result = server.propose(Request::LeaseRevoke(LeaseRevokeRequest { id })).await;
+            let result = server.lease_revoke(LeaseRevokeRequest { id }).await;
             if let Err(e) = result {
                 tracing::debug!(lease = id, error = %e, "revoke of expired lease failed; will retry");
             }

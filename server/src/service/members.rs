@@ -15,8 +15,7 @@ use capstan_proto::etcdserverpb::{
 use openraft::ChangeMembers;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 
-use super::{Server, ServiceError};
-use crate::api::error::EtcdError;
+use super::{EtcdError, Server, ServiceError};
 use crate::raft::PeerNode;
 
 /// A learner may be promoted once it has this share of the leader's log (etcd: 90 %).

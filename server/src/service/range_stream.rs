@@ -95,7 +95,9 @@ impl Server {
 
     /// A range served from local state, with the response header filled in.
     pub(super) fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
-        let mut resp = self.kv.range(req).map_err(|e| ServiceError::Apply(ApplyError::from(e)))?;
+        let read = || self.kv.range(req);
+        let result = if super::may_read_many(req) { super::blocking(read) } else { read() };
+        let mut resp = result.map_err(|e| ServiceError::Apply(ApplyError::from(e)))?;
         self.metrics.record_mvcc(crate::metrics::MvccOps::range());
         let revision = resp.header.map_or_else(|| self.kv.current_revision(), |h| h.revision);
         resp.header = Some(self.headers.header(revision));

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use capstan_proto::capstanpb::{CampaignRequest, HoldElectionRequest};
 
-use super::{Server, ServiceError};
-use crate::api::error::EtcdError;
+use super::{EtcdError, Server, ServiceError};
 
 impl Server {
     pub async fn move_leader(&self, target: u64) -> Result<(), ServiceError> {
