@@ -4,23 +4,26 @@
 //! `service` (writes through Raft, reads through read-index) → `raft`,
 //! `mvcc`, `watch`, `lease`, `membership` → `storage` (RocksDB).
 
-pub mod api;
+// The public surface is what the binary and the integration tests use:
+// configuration, telemetry and `run`. Everything else is internal, so the
+// compiler reports what nothing uses.
 pub mod config;
-pub mod http;
-pub mod lease;
-pub mod membership;
-pub mod metrics;
-pub mod mvcc;
-pub mod peer;
-pub mod raft;
-pub mod service;
-pub mod snapshot;
-pub mod storage;
 pub mod telemetry;
-pub mod watch;
 
+mod api;
 mod bootstrap;
+mod http;
+mod lease;
+mod membership;
+mod metrics;
+mod mvcc;
+mod peer;
+mod raft;
 mod serve;
+mod service;
+mod snapshot;
+mod storage;
+mod watch;
 
 pub use serve::Listeners;
 
@@ -29,7 +32,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
-pub use bootstrap::Identity;
 
 /// Runs a member until SIGINT or SIGTERM, then shuts down in order.
 pub async fn run_until_signal(config: config::Config) -> anyhow::Result<()> {

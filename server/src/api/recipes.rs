@@ -113,10 +113,6 @@ impl Recipes {
         Self { server }
     }
 
-    pub fn server(&self) -> &Arc<Server> {
-        &self.server
-    }
-
     fn header(&self, revision: i64) -> Option<ResponseHeader> {
         Some(self.server.headers().header(revision))
     }

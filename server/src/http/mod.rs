@@ -29,8 +29,7 @@ use axum::response::Response;
 use axum::routing::any;
 use capstan_proto::etcdserverpb::RangeRequest;
 
-pub use grpc_metrics::{GrpcMetricsLayer, GrpcMetricsService, MeteredBody};
-pub use health::{Health, HealthCheck, LIVEZ_CHECKS, READYZ_CHECKS};
+pub use grpc_metrics::GrpcMetricsLayer;
 
 use crate::metrics::{Metrics, ServerSnapshot};
 use crate::service::Server;
@@ -128,19 +127,14 @@ pub fn router(server: Arc<Server>, metrics: Arc<Metrics>) -> Router {
     router_for(server, metrics)
 }
 
-/// The endpoints etcd serves on `--listen-metrics-urls`: `/metrics` and the
-/// health checks (no `/version`).
-pub fn metrics_router(server: Arc<Server>, metrics: Arc<Metrics>) -> Router {
-    metrics_router_for(server, metrics)
-}
-
 /// [`router`] over any [`HealthSource`].
 pub fn router_for<S: HealthSource>(source: Arc<S>, metrics: Arc<Metrics>) -> Router {
     metrics_router_for(source.clone(), metrics.clone())
         .merge(Router::new().route("/version", any(version::<S>)).with_state(AppState { source, metrics }))
 }
 
-/// [`metrics_router`] over any [`HealthSource`].
+/// The endpoints etcd serves on `--listen-metrics-urls`: `/metrics` and the
+/// health checks (no `/version`), over any [`HealthSource`].
 pub fn metrics_router_for<S: HealthSource>(source: Arc<S>, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/metrics", any(metrics_handler::<S>))

@@ -90,10 +90,6 @@ impl Lessor {
         tracing::info!(leases = self.leases.len(), "lessor recovered");
     }
 
-    pub fn min_ttl(&self) -> i64 {
-        self.min_ttl
-    }
-
     pub fn contains(&self, id: i64) -> bool {
         self.leases.contains_key(&id)
     }
@@ -221,10 +217,6 @@ impl Lessor {
 
     pub fn len(&self) -> usize {
         self.leases.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.leases.is_empty()
     }
 }
 

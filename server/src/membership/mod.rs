@@ -45,10 +45,6 @@ impl MemberTable {
         }
     }
 
-    pub fn local_id(&self) -> u64 {
-        self.local_id
-    }
-
     /// Replaces everything (recovery, snapshot install).
     pub fn reset(&self, attrs: BTreeMap<u64, MemberAttrs>, removed: BTreeSet<u64>) {
         let me_removed = removed.contains(&self.local_id);

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use super::instruments::Histogram;
 
+#[cfg(test)]
 /// Formats a value as Go's `strconv.FormatFloat(v, 'g', -1, 64)` (what the
 /// Prometheus Go client prints): the shortest digits that round-trip, in
 /// exponent form (`1e+06`, `1.5e-07`) when the decimal exponent is below -4

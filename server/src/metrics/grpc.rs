@@ -14,6 +14,8 @@ use super::table::{Scrape, Series};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrpcType {
     Unary,
+    /// No client-streaming method is served today; kept so the label set is etcd's.
+    #[allow(dead_code)]
     ClientStream,
     ServerStream,
     BidiStream,
@@ -124,6 +126,7 @@ pub const GRPC_CODE_NAMES: [&str; 17] = [
     "Unauthenticated",
 ];
 
+#[cfg(test)]
 pub const GRPC_CODE_OK: i32 = 0;
 pub const GRPC_CODE_CANCELED: i32 = 1;
 pub const GRPC_CODE_UNKNOWN: i32 = 2;
@@ -146,12 +149,6 @@ impl GrpcMethod {
     }
     pub fn kind(self) -> GrpcType {
         GRPC_METHODS[self.0].kind
-    }
-    pub fn service(self) -> &'static str {
-        GRPC_METHODS[self.0].service
-    }
-    pub fn method(self) -> &'static str {
-        GRPC_METHODS[self.0].method
     }
 }
 

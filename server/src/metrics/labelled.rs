@@ -151,6 +151,9 @@ impl Metrics {
         list.push((version.into(), counters));
     }
 
+    // The peer families (etcd_network_peer_*) are declared but no caller
+    // updates them yet (see the issue notes).
+    #[allow(dead_code)]
     fn peer(&self, id: u64) -> Arc<PeerCounters> {
         if let Some((_, p)) = self.state.peers.read().iter().find(|(p, _)| *p == id) {
             return p.clone();
@@ -164,20 +167,24 @@ impl Metrics {
         p
     }
 
+    #[allow(dead_code)]
     /// Bytes sent to a peer over the Raft transport (etcd_network_peer_sent_bytes_total{To}).
     pub fn peer_sent(&self, to: u64, bytes: u64) {
         self.peer(to).sent_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    #[allow(dead_code)]
     /// Bytes received from a peer (etcd_network_peer_received_bytes_total{From}).
     pub fn peer_received(&self, from: u64, bytes: u64) {
         self.peer(from).received_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    #[allow(dead_code)]
     pub fn peer_send_failed(&self, to: u64) {
         self.peer(to).sent_failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    #[allow(dead_code)]
     pub fn peer_receive_failed(&self, from: u64) {
         self.peer(from).received_failures.fetch_add(1, Ordering::Relaxed);
     }

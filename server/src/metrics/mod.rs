@@ -35,12 +35,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use encode::{Encoder, format_value};
-pub use grpc::{GRPC_CODE_CANCELED, GRPC_CODE_NAMES, GRPC_CODE_OK, GRPC_CODE_UNKNOWN, GrpcMethod, GrpcType};
-pub use instruments::{Buckets, Counter, Gauge, Histogram, exponential_buckets};
-pub use labelled::HEALTH_CHECKS;
+pub use encode::Encoder;
+pub use grpc::{GRPC_CODE_CANCELED, GRPC_CODE_UNKNOWN, GrpcMethod, GrpcType};
+pub use instruments::Gauge;
 pub use mvcc_ops::MvccOps;
-pub use table::{FAMILIES, Family, Kind, Metrics};
+pub use table::{FAMILIES, Metrics};
 
 /// What `/metrics` reads from the server when scraped.
 #[derive(Debug, Clone, Default)]
@@ -211,6 +210,7 @@ impl Metrics {
         self.record_mvcc_txn(ops.ranges, ops.puts, ops.deletes, ops.put_bytes);
     }
 
+    #[allow(dead_code)] // declared with etcd's name; not updated yet (see the issue notes)
     /// A compaction finished after `total` and removed `keys` revisions.
     pub fn observe_compaction(&self, total: Duration, keys: u64) {
         self.db_compaction_total_ms.observe_millis(total);

@@ -77,10 +77,6 @@ impl<'a> Applier<'a> {
         self.state.current
     }
 
-    pub fn compacted_revision(&self) -> i64 {
-        self.state.compacted
-    }
-
     /// The batch the caller adds its own records to (applied log id, leases),
     /// so they commit atomically with the key space.
     pub fn batch(&mut self) -> &mut WriteBatch {

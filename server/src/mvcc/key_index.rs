@@ -248,10 +248,6 @@ impl KeyIndex {
     pub fn len(&self) -> usize {
         self.keys.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 #[cfg(test)]

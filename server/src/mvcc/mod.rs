@@ -25,7 +25,7 @@ use prost::Message;
 use crate::storage::schema::{self, meta};
 use crate::storage::{Cf, Engine, ReadView, StorageError};
 
-pub use applier::{Applier, LeaseChange};
+pub use applier::Applier;
 pub use key_index::{IndexedRevision, KeyIndex};
 pub use revision::Revision;
 

@@ -54,13 +54,6 @@ impl PeerClients {
         Arc::new(Self { local_id, cluster_id: AtomicU64::new(cluster_id), members, channels: Mutex::default() })
     }
 
-    pub fn set_cluster_id(&self, id: u64) {
-        self.cluster_id.store(id, Ordering::Relaxed);
-    }
-
-    pub fn local_id(&self) -> u64 {
-        self.local_id
-    }
 
     /// A client for the peer at `url` (the connection is made on first use).
     pub fn client(&self, url: &str) -> Result<PeerClient<Channel>, PeerError> {

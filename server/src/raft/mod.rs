@@ -14,7 +14,7 @@ pub mod state_machine;
 
 pub use log_store::LogStore;
 pub use network::PeerNetwork;
-pub use state_machine::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult, StateMachine};
+pub use state_machine::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult};
 
 /// The payload of one Raft entry: a protobuf `capstanpb.RequestBatch`, i.e.
 /// many client requests proposed together (group commit).
@@ -69,7 +69,6 @@ pub type NodeId = u64;
 pub type LogId = openraft::LogId<NodeId>;
 pub type Entry = openraft::Entry<TypeConfig>;
 pub type StorageResult<T> = Result<T, openraft::StorageError<NodeId>>;
-pub type Membership = openraft::Membership<NodeId, PeerNode>;
 pub type StoredMembership = openraft::StoredMembership<NodeId, PeerNode>;
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, PeerNode>;
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, PeerNode>;

@@ -128,7 +128,6 @@ pub struct ServerOptions {
     pub quota_backend_bytes: u64,
     /// The etcd version reported to clients (Status, /version).
     pub etcd_version: String,
-    pub data_dir: std::path::PathBuf,
     /// Automatic compaction, if configured.
     pub compaction: Option<CompactionPolicy>,
     /// What this member publishes about itself once it runs.
@@ -138,8 +137,6 @@ pub struct ServerOptions {
     pub cluster_token: String,
     /// Most learners the cluster may have (--max-learners).
     pub max_learners: usize,
-    /// Refuse membership changes that would lose quorum (--strict-reconfig-check).
-    pub strict_reconfig_check: bool,
     pub election_timeout: Duration,
     /// When to snapshot and how much log to keep, in requests.
     pub retention: log_retention::RetentionPolicy,
@@ -277,13 +274,6 @@ impl Server {
         &self.engine
     }
 
-    pub fn ids(&self) -> &IdGenerator {
-        &self.ids
-    }
-
-    pub fn peers(&self) -> &Arc<PeerClients> {
-        &self.peers
-    }
 
     pub fn members(&self) -> &Arc<MemberTable> {
         &self.members

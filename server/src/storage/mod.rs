@@ -43,9 +43,6 @@ impl WriteBatch {
     pub fn delete_range<K: AsRef<[u8]>>(&mut self, engine: &Engine, cf: Cf, from: K, to: K) {
         self.inner.delete_range_cf(engine.cf(cf), from, to);
     }
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
 }
 
 /// Options of a read that walks much of a family once: large readahead, and

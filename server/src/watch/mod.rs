@@ -181,6 +181,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    #[cfg(test)]
     /// A response with no events and no compaction: a progress notification.
     pub fn is_progress(&self) -> bool {
         self.events.is_empty() && self.compact_revision == 0
@@ -395,11 +396,13 @@ impl WatchHub {
         self.state.lock().rev
     }
 
+    #[cfg(test)]
     /// Number of registered watchers (all states).
     pub fn watcher_count(&self) -> usize {
         self.state.lock().watchers.len()
     }
 
+    #[cfg(test)]
     /// Number of watchers currently catching up from history.
     pub fn unsynced_count(&self) -> usize {
         self.state.lock().unsynced.len()
@@ -711,10 +714,7 @@ impl WatchStream {
         self.hub.revision()
     }
 
-    pub fn hub(&self) -> &Arc<WatchHub> {
-        &self.hub
-    }
-
+    #[cfg(test)]
     /// Whether `id` is a watcher of this stream (compacted ones included,
     /// until canceled).
     pub fn has_watcher(&self, id: i64) -> bool {
@@ -732,6 +732,7 @@ impl WatchStream {
         }
     }
 
+    #[cfg(test)]
     /// Non-blocking [`WatchStream::recv`]: `Ok(None)` when nothing is queued,
     /// `Err(())` once the hub shut down.
     #[allow(clippy::result_unit_err)]
