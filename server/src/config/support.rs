@@ -1,0 +1,3 @@
+//! What Capstan does with each flag: honoured, ignored with a warning, or refused.
+
+use super::*;
