@@ -116,7 +116,8 @@ impl Config {
         if let Some(v) = self.feature_gates.get(gate) {
             return *v;
         }
-        let Some((_, default, stage)) = FEATURE_GATES.iter().find(|(n, _, _)| *n == gate) else {
+        let Some((_, default, stage, _)) = FEATURE_GATES.iter().find(|(n, _, _, _)| *n == gate)
+        else {
             return false;
         };
         let all = if *stage == "ALPHA" {

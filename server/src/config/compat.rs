@@ -2,17 +2,19 @@
 
 use super::*;
 
-/// Known server feature gates: (name, default, stage), as in etcd 3.6.
-pub(super) const FEATURE_GATES: &[(&str, bool, &str)] = &[
-    ("AllAlpha", false, "ALPHA"),
-    ("AllBeta", false, "BETA"),
-    ("CompactHashCheck", false, "ALPHA"),
-    ("InitialCorruptCheck", false, "ALPHA"),
-    ("LeaseCheckpoint", false, "ALPHA"),
-    ("LeaseCheckpointPersist", false, "ALPHA"),
-    ("SetMemberLocalAddr", false, "ALPHA"),
-    ("StopGRPCServiceOnDefrag", false, "ALPHA"),
-    ("TxnModeWriteWithSharedBuffer", true, "BETA"),
+/// Known server feature gates: (name, default, stage), as in etcd 3.6, and
+/// what Capstan does when a gate is turned away from its default.
+#[rustfmt::skip]
+pub(super) const FEATURE_GATES: &[(&str, bool, &str, Support)] = &[
+    ("AllAlpha", false, "ALPHA", Support::Honoured),
+    ("AllBeta", false, "BETA", Support::Honoured),
+    ("CompactHashCheck", false, "ALPHA", Support::Refused("compaction hash checks are not implemented")),
+    ("InitialCorruptCheck", false, "ALPHA", Support::Refused("corruption checks are not implemented")),
+    ("LeaseCheckpoint", false, "ALPHA", Support::Refused("lease checkpoints are not implemented")),
+    ("LeaseCheckpointPersist", false, "ALPHA", Support::Refused("lease checkpoints are not implemented")),
+    ("SetMemberLocalAddr", false, "ALPHA", Support::Refused("choosing the local address of peer connections is not implemented")),
+    ("StopGRPCServiceOnDefrag", false, "ALPHA", Support::Ignored("Capstan keeps serving during defragmentation")),
+    ("TxnModeWriteWithSharedBuffer", true, "BETA", Support::Ignored("performance tuning of etcd's write buffer")),
 ];
 
 /// etcd 3.6's boolean `experimental-*` flags that became feature gates.

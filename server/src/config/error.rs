@@ -1,7 +1,5 @@
 //! Errors of configuration loading, with etcd's texts where etcd has one.
 
-use super::MAX_ELECTION_TIMEOUT_MS;
-
 /// Why a configuration could not be loaded or is not acceptable.
 ///
 /// `Help` and `Version` are not failures: they carry the text to print on
@@ -76,7 +74,7 @@ pub enum ConfigError {
         "--election-timeout[{election_ms}ms] should be at least as 5 times as --heartbeat-interval[{heartbeat_ms}ms]"
     )]
     ElectionTimeoutTooShort { election_ms: u64, heartbeat_ms: u64 },
-    /// Election timeout above [`MAX_ELECTION_TIMEOUT_MS`].
+    /// Election timeout above [`super::MAX_ELECTION_TIMEOUT_MS`].
     #[error("--election-timeout[{0}ms] is too long, and should be set less than 50000ms")]
     ElectionTimeoutTooLong(u64),
     /// `--initial-cluster` is not `name=url,name=url,...` with valid URLs.
@@ -94,6 +92,11 @@ pub enum ConfigError {
         "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\", \"discovery-endpoints\" or \"discovery-srv\""
     )]
     ConflictBootstrapFlags,
+    /// A setting Capstan does not implement yet (a flag set to another value
+    /// than its default whose status in the flag table is "refused", or a
+    /// refused value of a partly supported flag). `what` names the flag.
+    #[error("{what} is not supported yet by Capstan ({reason})")]
+    Unsupported { what: String, reason: String },
     /// Any other invalid combination; the text is etcd's where etcd has one.
     #[error("{0}")]
     Invalid(String),

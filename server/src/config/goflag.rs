@@ -50,6 +50,8 @@ pub(super) fn parse_command_line(args: &[String]) -> Result<CommandLine, ConfigE
         let flag = match find_flag(name) {
             Some(f) if f.scope != Scope::FileOnly => f,
             _ if name == "help" || name == "h" => return Err(ConfigError::Help(help_text())),
+            // Not an etcd flag: prints the README's flag-status table.
+            _ if name == "help-flag-status" => return Err(ConfigError::Help(flag_status_table())),
             _ => return Err(ConfigError::UnknownFlag(name.to_string())),
         };
         let value = match (flag.ty, inline) {

@@ -56,6 +56,18 @@ impl Config {
         I: IntoIterator<Item = String>,
         E: Fn(&str) -> Option<String>,
     {
+        let cfg = Config::from_sources(args, env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// [`Config::from_args_env`] without the final [`Config::validate`]
+    /// (unit tests check parsing of flags that validation would refuse).
+    pub(super) fn from_sources<I, E>(args: I, env: E) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = String>,
+        E: Fn(&str) -> Option<String>,
+    {
         let args: Vec<String> = args.into_iter().skip(1).collect();
         let env = |key: &str| env(key).filter(|v| !v.is_empty());
         let cmdline = parse_command_line(&args)?;
@@ -158,18 +170,23 @@ impl Config {
                 cfg.finish(false)?;
             }
         }
-        cfg.validate()?;
         Ok(cfg)
     }
 
     /// Loads a configuration from YAML text in etcd's config-file format
     /// (`origin` names the file in messages). The result is validated.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg = Config::from_yaml_source(text, origin)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// [`Config::from_yaml_str`] without the final [`Config::validate`].
+    pub(super) fn from_yaml_source(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let mut cfg = Config::table_defaults();
         cfg.apply_yaml(text, origin)?;
         cfg.config_file = Some(PathBuf::from(origin));
         cfg.finish(true)?;
-        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -358,6 +375,7 @@ impl Config {
         if self.name == DEFAULT_NAME {
             self.warn("it isn't recommended to use default name, please set a value for --name. Note that etcd might run into issue when multiple members have the same default name".to_string());
         }
+        self.support_notices();
         Ok(())
     }
 

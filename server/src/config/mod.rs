@@ -78,11 +78,11 @@ pub use error::*;
 pub use goflag::*;
 pub use help::*;
 use load::*;
-use support::*;
 pub use table::*;
 pub use types::*;
 pub use url::*;
 use values::*;
+#[cfg(test)]
 use yaml::*;
 
 /// Default member name (`--name`); etcd warns when it is kept because several

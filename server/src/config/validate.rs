@@ -3,11 +3,19 @@
 use super::*;
 
 impl Config {
-    /// Checks the configuration as a whole, with etcd 3.6's rules and messages
-    /// (`embed.Config.Validate` plus the bootstrap checks that need no disk or
-    /// network): URLs, timing, bootstrap method, logging, TLS versions, the
-    /// initial cluster and whether this member is in it.
+    /// Checks the configuration as a whole: etcd 3.6's rules and messages
+    /// first (see [`Config::validate_etcd`]), then what Capstan does not
+    /// support yet (a refused flag set away from its default, an `https://`
+    /// URL, ...), so that a configuration etcd refuses fails as etcd fails.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_etcd()?;
+        self.check_support()
+    }
+
+    /// etcd 3.6's checks (`embed.Config.Validate` plus the bootstrap checks
+    /// that need no disk or network): URLs, timing, bootstrap method,
+    /// logging, TLS versions, the initial cluster and whether this member is in it.
+    pub(super) fn validate_etcd(&self) -> Result<(), ConfigError> {
         for (old, new, _) in EXPERIMENTAL_MIGRATIONS {
             if self.is_explicitly_set(old) && self.is_explicitly_set(new) {
                 return Err(ConfigError::ConflictingFlags {

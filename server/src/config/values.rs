@@ -200,7 +200,7 @@ pub(super) fn set_feature_gates(c: &mut Config, v: &str) -> Result<(), String> {
         };
         let enabled = parse_go_bool(value)
             .map_err(|e| format!("invalid value of {key}={value}, err: {e}"))?;
-        if !FEATURE_GATES.iter().any(|(n, _, _)| *n == key) {
+        if !FEATURE_GATES.iter().any(|(n, _, _, _)| *n == key) {
             return Err(format!("unrecognized feature gate: {key}"));
         }
         parsed.push((key.to_string(), enabled));

@@ -118,6 +118,18 @@ pub(super) const FILE_SECTIONS: &[(&str, Node)] = &[
     ("discovery-config", Node::Map(DISCOVERY_CONFIG)),
 ];
 
+/// Whether etcd reads this flag from a config file only inside
+/// `client-transport-security:`/`peer-transport-security:` (its flat key is
+/// silently ignored by etcd).
+fn is_nested_only_in_etcd(flag: &str) -> bool {
+    [CLIENT_SECURITY, PEER_SECURITY].iter().any(|section| {
+        section.iter().any(|(key, node)| {
+            matches!(node, Node::Leaf(name) if *name == flag)
+                && *key != "skip-client-san-verification"
+        })
+    })
+}
+
 /// Keys of etcd's own sample config (v2 proxy settings) that etcd 3.6 ignores.
 pub(super) const IGNORED_FILE_KEYS: &[&str] = &[
     "proxy",
@@ -149,6 +161,7 @@ impl Config {
             }
         };
         let mut entries: Vec<(&'static Flag, String, Value)> = Vec::new();
+        let mut flat_tls: Vec<String> = Vec::new();
         for (k, v) in &map {
             let key = yaml_key(k, path)?;
             if let Some((_, node)) = FILE_SECTIONS.iter().find(|(n, _)| *n == key) {
@@ -169,6 +182,9 @@ impl Config {
             };
             match find_flag(name) {
                 Some(flag) if flag.scope == Scope::All => {
+                    if is_nested_only_in_etcd(flag.name) {
+                        flat_tls.push(key.clone());
+                    }
                     if flag.ty == Ty::Ignored {
                         self.warn(format!(
                             "ignoring config file key {key:?} in {path}: no longer supported"
@@ -191,6 +207,14 @@ impl Config {
             }
         }
 
+        if !flat_tls.is_empty() {
+            // The seed guide writes TLS settings this way; etcd would start
+            // without them. Capstan reads them as the flags of the same name.
+            self.warn(format!(
+                "config file keys {} in {path} are read as the flags of the same name; etcd ignores them at the top level and reads TLS settings only under client-transport-security: and peer-transport-security:",
+                flat_tls.join(", ")
+            ));
+        }
         let mut seen: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
         for (flag, key, value) in entries {
             let text =

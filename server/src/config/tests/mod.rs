@@ -26,6 +26,32 @@ fn load(list: &[&str]) -> Result<Config, ConfigError> {
     Config::from_args_env(args(list), no_env)
 }
 
+/// Parses and checks with etcd's rules only: for options Capstan refuses,
+/// whose parsing is still etcd's (`load` refuses them; see `support`).
+fn parse(list: &[&str]) -> Result<Config, ConfigError> {
+    parse_env(list, &[])
+}
+
+fn parse_env(list: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let cfg = Config::from_sources(args(list), env_of(env))?;
+    cfg.validate_etcd()?;
+    Ok(cfg)
+}
+
+fn parse_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let cfg = Config::from_yaml_source(text, origin)?;
+    cfg.validate_etcd()?;
+    Ok(cfg)
+}
+
+/// The refusal of a configuration for a setting Capstan does not support yet.
+fn unsupported(result: Result<Config, ConfigError>) -> String {
+    match result {
+        Err(e @ ConfigError::Unsupported { .. }) => e.to_string(),
+        other => panic!("expected an Unsupported error, got {other:?}"),
+    }
+}
+
 fn load_env(list: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::from_args_env(args(list), env_of(env))
 }

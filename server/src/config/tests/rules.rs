@@ -12,7 +12,7 @@ auto-compaction-retention: 5m
 name: 123
 log-outputs: stdout
 ";
-    let cfg = Config::from_yaml_str(yaml, "c.yml").unwrap();
+    let cfg = parse_yaml(yaml, "c.yml").unwrap();
     assert_eq!(cfg.grpc_keepalive_min_time, Duration::from_secs(10));
     assert_eq!(cfg.grpc_keepalive_timeout, Duration::from_secs(30));
     assert_eq!(cfg.snapshot_catchup_entries, 100);
@@ -23,7 +23,7 @@ log-outputs: stdout
     assert_eq!(cfg.name, "123");
     assert_eq!(cfg.initial_cluster, "123=http://localhost:2380");
     assert_eq!(cfg.log_outputs, ["stdout"]);
-    assert!(Config::from_yaml_str("grpc-keepalive-min-time: 1.5\n", "c.yml").is_err());
+    assert!(parse_yaml("grpc-keepalive-min-time: 1.5\n", "c.yml").is_err());
 }
 
 #[test]
@@ -34,7 +34,7 @@ fn help_lists_every_flag_by_group() {
         &["-help"],
         &["--name", "x", "--help"],
     ] {
-        let err = load(flags).unwrap_err();
+        let err = parse(flags).unwrap_err();
         assert!(err.is_informational());
         assert_eq!(err.exit_code(), 0);
         let ConfigError::Help(text) = err else {
@@ -68,7 +68,7 @@ fn help_lists_every_flag_by_group() {
 
 #[test]
 fn version_prints_emulated_version() {
-    let err = load(&["--version"]).unwrap_err();
+    let err = parse(&["--version"]).unwrap_err();
     assert_eq!(err.exit_code(), 0);
     let ConfigError::Version(text) = err else {
         panic!("expected version")
@@ -90,25 +90,25 @@ fn version_prints_emulated_version() {
         )
     );
 
-    let err = load(&["--emulated-etcd-version=3.5.21", "--version"]).unwrap_err();
+    let err = parse(&["--emulated-etcd-version=3.5.21", "--version"]).unwrap_err();
     assert!(err.to_string().contains("etcd API Version: 3.5.21"));
-    let err = load_env(&["-version"], &[("ETCD_EMULATED_ETCD_VERSION", "3.4.0")]).unwrap_err();
+    let err = parse_env(&["-version"], &[("ETCD_EMULATED_ETCD_VERSION", "3.4.0")]).unwrap_err();
     assert!(err.to_string().contains("etcd API Version: 3.4.0"));
     // --version=false runs normally.
-    assert!(load(&["--version=false"]).is_ok());
+    assert!(parse(&["--version=false"]).is_ok());
     assert!(matches!(
-        load(&["--emulated-etcd-version", "three"]),
+        parse(&["--emulated-etcd-version", "three"]),
         Err(ConfigError::InvalidValue { .. })
     ));
 }
 
 #[test]
 fn initial_cluster_default_derivation() {
-    let cfg = load(&["--name", "infra1"]).unwrap();
+    let cfg = parse(&["--name", "infra1"]).unwrap();
     assert_eq!(cfg.initial_cluster, "infra1=http://localhost:2380");
     assert_eq!(cfg.data_dir, PathBuf::from("infra1.etcd"));
 
-    let cfg = load(&[
+    let cfg = parse(&[
         "--name",
         "infra1",
         "--initial-advertise-peer-urls",
@@ -133,15 +133,15 @@ fn initial_cluster_default_derivation() {
     );
 
     // With the default name but other peer URLs.
-    let cfg = load(&["--initial-advertise-peer-urls", "http://10.0.0.9:2380"]).unwrap();
+    let cfg = parse(&["--initial-advertise-peer-urls", "http://10.0.0.9:2380"]).unwrap();
     assert_eq!(cfg.initial_cluster, "default=http://10.0.0.9:2380");
 
     // etcd rewrites an explicit but untouched default for a renamed member.
-    let cfg = load(&["--name", "x", "--initial-cluster", DEFAULT_INITIAL_CLUSTER]).unwrap();
+    let cfg = parse(&["--name", "x", "--initial-cluster", DEFAULT_INITIAL_CLUSTER]).unwrap();
     assert_eq!(cfg.initial_cluster, "x=http://localhost:2380");
 
     // An explicit value is kept.
-    let cfg = load(&[
+    let cfg = parse(&[
         "--name",
         "a",
         "--initial-cluster",
@@ -154,9 +154,9 @@ fn initial_cluster_default_derivation() {
     );
 
     // Discovery replaces the static initial cluster.
-    let cfg = load(&["--discovery-srv", "example.com"]).unwrap();
+    let cfg = parse(&["--discovery-srv", "example.com"]).unwrap();
     assert_eq!(cfg.initial_cluster, "");
-    let err = load(&[
+    let err = parse(&[
         "--discovery-srv",
         "example.com",
         "--initial-cluster",
@@ -166,30 +166,30 @@ fn initial_cluster_default_derivation() {
     assert!(matches!(err, ConfigError::ConflictBootstrapFlags));
 
     // The same derivation from a config file.
-    let cfg = Config::from_yaml_str("name: y\n", "c.yml").unwrap();
+    let cfg = parse_yaml("name: y\n", "c.yml").unwrap();
     assert_eq!(cfg.initial_cluster, "y=http://localhost:2380");
 }
 
 #[test]
 fn validation_mirrors_etcd() {
-    let err = load(&["--heartbeat-interval", "300"]).unwrap_err();
+    let err = parse(&["--heartbeat-interval", "300"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]"
     );
-    let err = load(&["--election-timeout", "60000"]).unwrap_err();
+    let err = parse(&["--election-timeout", "60000"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--election-timeout[60000ms] is too long, and should be set less than 50000ms"
     );
     assert!(
-        load(&["--heartbeat-interval", "0"])
+        parse(&["--heartbeat-interval", "0"])
             .unwrap_err()
             .to_string()
             .contains("--heartbeat-interval must be >0")
     );
 
-    let err = load(&[
+    let err = parse(&[
         "--name",
         "x",
         "--initial-cluster",
@@ -203,7 +203,7 @@ fn validation_mirrors_etcd() {
     );
     // Joining an existing cluster is checked at bootstrap, not here.
     assert!(
-        load(&[
+        parse(&[
             "--name",
             "x",
             "--initial-cluster",
@@ -213,45 +213,41 @@ fn validation_mirrors_etcd() {
         .is_ok()
     );
 
-    let err = load(&[
+    let err = parse(&[
         "--initial-cluster",
         "default=http://127.0.0.1:2380,b=http://127.0.0.1:2380",
     ])
     .unwrap_err();
     assert!(err.to_string().contains("has duplicate url"));
     // An emptied initial cluster cannot bootstrap this member.
-    let err = load(&["--initial-cluster", ""]).unwrap_err();
+    let err = parse(&["--initial-cluster", ""]).unwrap_err();
     assert!(matches!(err, ConfigError::LocalMemberMissing { .. }));
-    let err = Config::from_yaml_str("initial-cluster: ''\n", "c.yml").unwrap_err();
+    let err = parse_yaml("initial-cluster: ''\n", "c.yml").unwrap_err();
     assert!(matches!(err, ConfigError::LocalMemberMissing { .. }));
     // CORS origins: '*' or URLs; an empty file value keeps the default.
+    assert_eq!(parse_yaml("cors: ''\n", "c.yml").unwrap().cors, ["*"]);
     assert_eq!(
-        Config::from_yaml_str("cors: ''\n", "c.yml").unwrap().cors,
-        ["*"]
-    );
-    assert_eq!(
-        load(&["--cors", "http://a.example:80,http://b.example:80"])
+        parse(&["--cors", "http://a.example:80,http://b.example:80"])
             .unwrap()
             .cors,
         ["http://a.example:80", "http://b.example:80"]
     );
 
-    let err = load(&["--listen-client-urls", "http://127.0.0.1:2379"]).unwrap_err();
+    let err = parse(&["--listen-client-urls", "http://127.0.0.1:2379"]).unwrap_err();
     assert!(matches!(err, ConfigError::UnsetAdvertiseClientUrls));
-    let err = load_env(&[], &[("ETCD_LISTEN_CLIENT_URLS", "http://127.0.0.1:2379")]).unwrap_err();
+    let err = parse_env(&[], &[("ETCD_LISTEN_CLIENT_URLS", "http://127.0.0.1:2379")]).unwrap_err();
     assert!(matches!(err, ConfigError::UnsetAdvertiseClientUrls));
     // A config file keeps the default advertise URL, as etcd does.
-    let cfg =
-        Config::from_yaml_str("listen-client-urls: http://127.0.0.1:2379\n", "c.yml").unwrap();
+    let cfg = parse_yaml("listen-client-urls: http://127.0.0.1:2379\n", "c.yml").unwrap();
     assert_eq!(cfg.advertise_client_urls, [DEFAULT_CLIENT_URL]);
 
-    let err = load(&["--discovery-token", "t"]).unwrap_err();
+    let err = parse(&["--discovery-token", "t"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "both --discovery-token and --discovery-endpoints must be set"
     );
     assert!(
-        load(&[
+        parse(&[
             "--discovery-token",
             "t",
             "--discovery-endpoints",
@@ -259,18 +255,18 @@ fn validation_mirrors_etcd() {
         ])
         .is_ok()
     );
-    let err = load(&["--discovery-fallback", "proxy"]).unwrap_err();
+    let err = parse(&["--discovery-fallback", "proxy"]).unwrap_err();
     assert!(
         err.to_string()
             .contains("--discovery-fallback can't be configured as \"proxy\"")
     );
-    assert!(load(&["--max-txn-ops", "0"]).is_err());
-    assert!(load(&["--tls-min-version", "TLS1.3", "--tls-max-version", "TLS1.2"]).is_err());
-    assert!(load(&["--tls-min-version", "TLS1.3", "--cipher-suites", "X"]).is_err());
-    assert!(load(&["--tls-min-version", "SSL3"]).is_err());
-    assert!(load(&["--log-outputs", "default,stderr"]).is_err());
-    assert!(load(&["--enable-log-rotation"]).is_err());
-    let cfg = load(&[
+    assert!(parse(&["--max-txn-ops", "0"]).is_err());
+    assert!(parse(&["--tls-min-version", "TLS1.3", "--tls-max-version", "TLS1.2"]).is_err());
+    assert!(parse(&["--tls-min-version", "TLS1.3", "--cipher-suites", "X"]).is_err());
+    assert!(parse(&["--tls-min-version", "SSL3"]).is_err());
+    assert!(parse(&["--log-outputs", "default,stderr"]).is_err());
+    assert!(parse(&["--enable-log-rotation"]).is_err());
+    let cfg = parse(&[
         "--enable-log-rotation",
         "--log-outputs",
         "/var/log/capstan.log",
@@ -278,14 +274,14 @@ fn validation_mirrors_etcd() {
     .unwrap();
     assert_eq!(cfg.log_rotation().unwrap().max_size_mb, 100);
     assert!(
-        load(&["--logger", "capnslog"])
+        parse(&["--logger", "capnslog"])
             .unwrap_err()
             .to_string()
             .contains("--logger=capnslog is removed in v3.5")
     );
-    assert!(load(&["--auth-token", "bogus"]).is_err());
+    assert!(parse(&["--auth-token", "bogus"]).is_err());
     assert_eq!(
-        load(&["--auth-token", "jwt,sign-method=RS256,ttl=10m"])
+        parse(&["--auth-token", "jwt,sign-method=RS256,ttl=10m"])
             .unwrap()
             .auth_token_spec()
             .unwrap(),
@@ -295,7 +291,7 @@ fn validation_mirrors_etcd() {
         ]))
     );
     assert!(
-        load(&[
+        parse(&[
             "--enable-distributed-tracing",
             "--distributed-tracing-sampling-rate",
             "2000000"
@@ -306,7 +302,7 @@ fn validation_mirrors_etcd() {
 
 #[test]
 fn experimental_flags_migrate() {
-    let cfg = load(&[
+    let cfg = parse(&[
         "--experimental-compact-hash-check-time",
         "2m",
         "--experimental-memory-mlock",
@@ -320,7 +316,7 @@ fn experimental_flags_migrate() {
         "--experimental-compact-hash-check-time is deprecated"
     ));
 
-    let err = load(&[
+    let err = parse(&[
         "--experimental-compact-hash-check-time",
         "2m",
         "--compact-hash-check-time",
@@ -332,10 +328,10 @@ fn experimental_flags_migrate() {
         "cannot set --experimental-compact-hash-check-time and --compact-hash-check-time at the same time, please use --compact-hash-check-time only"
     );
 
-    let cfg = load(&["--experimental-warning-unary-request-duration", "1s"]).unwrap();
+    let cfg = parse(&["--experimental-warning-unary-request-duration", "1s"]).unwrap();
     assert_eq!(cfg.warning_unary_request_duration, Duration::from_secs(1));
     assert!(
-        load(&[
+        parse(&[
             "--experimental-warning-unary-request-duration",
             "1s",
             "--warning-unary-request-duration",
@@ -344,13 +340,13 @@ fn experimental_flags_migrate() {
         .is_err()
     );
 
-    let cfg = load(&["--experimental-initial-corrupt-check=true"]).unwrap();
+    let cfg = parse(&["--experimental-initial-corrupt-check=true"]).unwrap();
     assert!(cfg.feature_enabled("InitialCorruptCheck"));
 }
 
 #[test]
 fn feature_gates() {
-    let cfg = load(&[
+    let cfg = parse(&[
         "--feature-gates=LeaseCheckpoint=true",
         "--feature-gates",
         "LeaseCheckpointPersist=true",
@@ -359,22 +355,22 @@ fn feature_gates() {
     assert!(cfg.feature_enabled("LeaseCheckpoint"));
     assert!(cfg.feature_enabled("LeaseCheckpointPersist"));
 
-    let err = load(&["--feature-gates", "LeaseCheckpointPersist=true"]).unwrap_err();
+    let err = parse(&["--feature-gates", "LeaseCheckpointPersist=true"]).unwrap_err();
     assert!(
         err.to_string()
             .contains("requires enabling feature gate LeaseCheckpoint")
     );
 
-    let err = load(&["--feature-gates", "Bogus=true"]).unwrap_err();
+    let err = parse(&["--feature-gates", "Bogus=true"]).unwrap_err();
     assert!(err.to_string().contains("unrecognized feature gate: Bogus"));
     assert!(
-        load(&["--feature-gates", "CompactHashCheck"])
+        parse(&["--feature-gates", "CompactHashCheck"])
             .unwrap_err()
             .to_string()
             .contains("missing bool value")
     );
 
-    let err = load(&[
+    let err = parse(&[
         "--experimental-enable-lease-checkpoint",
         "--feature-gates",
         "LeaseCheckpoint=false",
@@ -385,7 +381,7 @@ fn feature_gates() {
             .starts_with("cannot specify both flags: --experimental-enable-lease-checkpoint=true")
     );
 
-    let cfg = load(&["--feature-gates", "AllAlpha=true,SetMemberLocalAddr=false"]).unwrap();
+    let cfg = parse(&["--feature-gates", "AllAlpha=true,SetMemberLocalAddr=false"]).unwrap();
     assert!(cfg.feature_enabled("CompactHashCheck"));
     assert!(!cfg.feature_enabled("SetMemberLocalAddr"));
     assert!(cfg.feature_enabled("TxnModeWriteWithSharedBuffer"));
@@ -439,10 +435,10 @@ fn auto_compaction_parsing() {
         cfg.auto_compaction_retention = retention.to_string();
         assert_eq!(cfg.auto_compaction().ok(), *want, "{mode:?} {retention}");
     }
-    let err = load(&["--auto-compaction-retention", "abc"]).unwrap_err();
+    let err = parse(&["--auto-compaction-retention", "abc"]).unwrap_err();
     assert!(err.to_string().contains("--auto-compaction-retention"));
     assert!(
-        load(&["--auto-compaction-mode", "hourly"])
+        parse(&["--auto-compaction-mode", "hourly"])
             .unwrap_err()
             .to_string()
             .contains("unknown auto-compaction-mode \"hourly\"")
@@ -512,9 +508,9 @@ fn accessors() {
     assert_eq!(cfg.auth_token_spec().unwrap(), AuthTokenSpec::Simple);
     assert!(cfg.client_tls().is_empty());
 
-    let cfg = load(&["--heartbeat-interval", "100", "--election-timeout", "500"]).unwrap();
+    let cfg = parse(&["--heartbeat-interval", "100", "--election-timeout", "500"]).unwrap();
     assert_eq!(cfg.min_lease_ttl_seconds(), 1);
-    let cfg = load(&[
+    let cfg = parse(&[
         "--heartbeat-interval",
         "1000",
         "--election-timeout",
@@ -523,13 +519,13 @@ fn accessors() {
     .unwrap();
     assert_eq!(cfg.min_lease_ttl_seconds(), 15);
 
-    let cfg = load(&["--quota-backend-bytes", "-1"]).unwrap();
+    let cfg = parse(&["--quota-backend-bytes", "-1"]).unwrap();
     assert_eq!(cfg.quota_backend_bytes_effective(), u64::MAX);
-    let cfg = load(&["--quota-backend-bytes", "1024"]).unwrap();
+    let cfg = parse(&["--quota-backend-bytes", "1024"]).unwrap();
     assert_eq!(cfg.quota_backend_bytes_effective(), 1024);
-    let cfg = load(&["--wal-dir", "/wal"]).unwrap();
+    let cfg = parse(&["--wal-dir", "/wal"]).unwrap();
     assert_eq!(cfg.wal_dir_effective(), PathBuf::from("/wal"));
-    let cfg = load(&["--raft-read-timeout", "1s"]).unwrap();
+    let cfg = parse(&["--raft-read-timeout", "1s"]).unwrap();
     assert_eq!(cfg.raft_read_timeout, Duration::from_secs(5));
     assert_eq!(LogLevel::Fatal.tracing_level(), tracing::Level::ERROR);
 }
@@ -562,6 +558,6 @@ fn every_default_parses_and_every_flag_is_unique() {
     }
     for (flag, gate) in EXPERIMENTAL_GATE_FLAGS {
         assert!(find_flag(flag).is_some(), "{flag}");
-        assert!(FEATURE_GATES.iter().any(|(g, _, _)| g == gate), "{gate}");
+        assert!(FEATURE_GATES.iter().any(|(g, _, _, _)| g == gate), "{gate}");
     }
 }
