@@ -32,14 +32,21 @@
 //!   proxy keys of etcd's own sample file, which draw a warning.
 //! * Every flag name is also a config-file key. etcd reads TLS settings only
 //!   from the nested `*-transport-security` sections and silently ignores flat
-//!   keys such as `cert-file:`; here they work, and disagreeing flat and nested
-//!   values are an error.
+//!   keys such as `cert-file:` (the seed guide's conf.yml uses them); here they
+//!   are read as the flags of the same name with a warning saying etcd would
+//!   not, and disagreeing flat and nested values are an error.
+//! * Every flag has a support status in the flag table ([`Support`]):
+//!   honoured, partly supported, ignored (a non-default value warns) or
+//!   refused (a non-default value stops start-up: "--wal-dir is not supported
+//!   yet by Capstan"). Security, durability and cluster-formation settings are
+//!   refused rather than ignored, except TLS settings with `http://` URLs,
+//!   which etcd ignores too (with the same warning); `https://` and `unix://`
+//!   URLs are refused.
 //! * Durations in a config file may be Go duration strings (`"5s"`) as well
 //!   as etcd's integer nanoseconds; list options take YAML lists or commas.
 //! * A variable `ETCD_X` shadowed by `--x` is a warning (etcd exits).
 //! * `--initial-cluster`, when not given, is always derived from `--name` and
 //!   `--initial-advertise-peer-urls` (etcd only does so when `--name` changes).
-
 //!
 //! The module's files, one job each: `table` (the flag table, with each
 //! flag's support status), `compat` (etcd 3.6's renamed flags and feature

@@ -11,7 +11,7 @@ fn warned(cfg: &Config, needle: &str) -> bool {
 fn a_refused_flag_set_away_from_its_default_stops_start_up() {
     assert_eq!(
         unsupported(load(&["--wal-dir", "/wal"])),
-        "--wal-dir is not supported yet by Capstan (Capstan keeps its Raft log in the data dir's RocksDB; a separate WAL directory is not implemented)"
+        "--wal-dir is not supported yet by Capstan (the Raft log lives in the data dir's RocksDB; a separate WAL directory is not implemented)"
     );
     for args in [
         &["--force-new-cluster"][..],
