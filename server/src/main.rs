@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("capstan: {e}");
-            return ExitCode::from(2);
+            // etcd's statuses: 2 for command-line syntax, 1 for the rest.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1));
         }
     };
     capstan::telemetry::init(&config);
