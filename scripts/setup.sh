@@ -71,10 +71,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --no-modify-path
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
-# scripts/test lints with clippy; a minimal toolchain lacks it.
+# scripts/test lints with clippy and checks formatting with rustfmt; a minimal
+# toolchain lacks both.
 if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
   say "adding the clippy component"
   rustup component add clippy
+fi
+if ! cargo fmt --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+  say "adding the rustfmt component"
+  rustup component add rustfmt
 fi
 
 say "$(cargo --version), $(protoc --version), $(clang --version | head -n 1)"

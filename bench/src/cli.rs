@@ -23,12 +23,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct GlobalOpts {
     /// Client endpoints, comma separated (host:port or http://host:port).
-    #[arg(
-        long,
-        global = true,
-        value_delimiter = ',',
-        default_value = "127.0.0.1:2379"
-    )]
+    #[arg(long, global = true, value_delimiter = ',', default_value = "127.0.0.1:2379")]
     pub endpoints: Vec<String>,
     /// Number of gRPC channels (HTTP/2 connections), spread over the endpoints.
     #[arg(long, global = true, default_value_t = 1)]
@@ -266,13 +261,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.endpoints, vec!["a:1", "b:2"]);
-        assert_eq!(
-            (cli.global.conns, cli.global.clients, cli.global.total),
-            (4, 16, 50)
-        );
-        let Workload::Put(p) = cli.workload else {
-            panic!("not put")
-        };
+        assert_eq!((cli.global.conns, cli.global.clients, cli.global.total), (4, 16, 50));
+        let Workload::Put(p) = cli.workload else { panic!("not put") };
         assert!(p.keys.sequential_keys);
         assert_eq!(p.keys.key_space_size, 1000);
     }
@@ -281,16 +271,7 @@ mod tests {
     fn unbounded_needs_duration() {
         let cli = Cli::try_parse_from(["capstan-bench", "--total", "0", "range", "k"]).unwrap();
         assert!(cli.global.validate().is_err());
-        let cli = Cli::try_parse_from([
-            "capstan-bench",
-            "--total",
-            "0",
-            "--duration",
-            "1",
-            "range",
-            "k",
-        ])
-        .unwrap();
+        let cli = Cli::try_parse_from(["capstan-bench", "--total", "0", "--duration", "1", "range", "k"]).unwrap();
         assert!(cli.global.validate().is_ok());
     }
 }

@@ -16,11 +16,7 @@ use crate::cli::GlobalOpts;
 /// "host:port" or a URL → a URL tonic accepts.
 pub fn endpoint_url(ep: &str) -> String {
     let ep = ep.trim();
-    if ep.contains("://") {
-        ep.to_string()
-    } else {
-        format!("http://{ep}")
-    }
+    if ep.contains("://") { ep.to_string() } else { format!("http://{ep}") }
 }
 
 async fn dial(url: &str, dial_timeout: Duration) -> anyhow::Result<Channel> {
@@ -44,13 +40,10 @@ pub async fn find_leader(endpoints: &[String], dial_timeout: Duration) -> anyhow
     for ep in endpoints {
         let status = async {
             let ch = dial(&endpoint_url(ep), dial_timeout).await?;
-            let resp = tokio::time::timeout(
-                dial_timeout,
-                MaintenanceClient::new(ch).status(StatusRequest {}),
-            )
-            .await
-            .context("Status timed out")??
-            .into_inner();
+            let resp = tokio::time::timeout(dial_timeout, MaintenanceClient::new(ch).status(StatusRequest {}))
+                .await
+                .context("Status timed out")??
+                .into_inner();
             anyhow::Ok(resp)
         }
         .await;

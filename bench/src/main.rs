@@ -21,10 +21,7 @@ fn main() -> ExitCode {
         eprintln!("capstan-bench: {e}");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("capstan-bench: tokio runtime: {e}");
@@ -45,11 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (channels, targets) = conn::connect(&g).await?;
     let show = !g.no_progress && (g.progress || std::io::stderr().is_terminal());
     let progress = workload::progress_bar(g.total, show);
-    let ctx = Ctx {
-        opts: g.clone(),
-        channels,
-        progress,
-    };
+    let ctx = Ctx { opts: g.clone(), channels, progress };
     let mut report = match &cli.workload {
         Workload::Put(o) => workload::put::run(&ctx, o).await?,
         Workload::Range(o) => workload::range::run(&ctx, o).await?,

@@ -30,17 +30,14 @@ impl Recorder {
     /// An empty recorder.
     pub fn new() -> Self {
         Self {
-            hist: Histogram::new_with_bounds(1, MAX_MICROS, 3)
-                .expect("static histogram bounds are valid"),
+            hist: Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid"),
             errors: BTreeMap::new(),
         }
     }
 
     /// Records one successful request that took `latency`.
     pub fn ok(&mut self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .clamp(1, MAX_MICROS);
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_MICROS);
         self.hist.saturating_record(us);
     }
 
@@ -64,9 +61,7 @@ impl Recorder {
 
     /// Adds another recorder's measurements to this one.
     pub fn merge(&mut self, other: &Recorder) {
-        self.hist
-            .add(&other.hist)
-            .expect("histograms with the same bounds merge");
+        self.hist.add(&other.hist).expect("histograms with the same bounds merge");
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
@@ -109,11 +104,7 @@ impl Recorder {
             error_count: errors,
             errors: self.errors.clone(),
             elapsed_s: round3(secs),
-            throughput_rps: if secs > 0.0 {
-                round3(ok as f64 / secs)
-            } else {
-                0.0
-            },
+            throughput_rps: if secs > 0.0 { round3(ok as f64 / secs) } else { 0.0 },
             latency_ms: latency_ms.rounded(),
             config: serde_json::Map::new(),
             extra: serde_json::Map::new(),
@@ -191,24 +182,12 @@ impl Report {
             s,
             "Summary ({}{}):",
             self.workload,
-            if self.label.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", self.label)
-            }
+            if self.label.is_empty() { String::new() } else { format!(", {}", self.label) }
         );
         let _ = writeln!(s, "  Total:        {:.4} s", self.elapsed_s);
-        let _ = writeln!(
-            s,
-            "  Requests:     {} ({} ok, {} errors)",
-            self.requests, self.ok, self.error_count
-        );
+        let _ = writeln!(s, "  Requests:     {} ({} ok, {} errors)", self.requests, self.ok, self.error_count);
         let _ = writeln!(s, "  Requests/sec: {:.1}", self.throughput_rps);
-        let _ = writeln!(
-            s,
-            "  Latency (ms): min {:.3}  mean {:.3}  max {:.3}",
-            l.min, l.mean, l.max
-        );
+        let _ = writeln!(s, "  Latency (ms): min {:.3}  mean {:.3}  max {:.3}", l.min, l.mean, l.max);
         let _ = writeln!(s, "    p50   {:.3}", l.p50);
         let _ = writeln!(s, "    p90   {:.3}", l.p90);
         let _ = writeln!(s, "    p99   {:.3}", l.p99);
@@ -279,16 +258,7 @@ mod tests {
         assert_eq!(rep.latency_ms, Latency::default());
         assert_eq!(rep.throughput_rps, 0.0);
         let v: serde_json::Value = serde_json::from_str(&rep.to_json_line()).unwrap();
-        for k in [
-            "workload",
-            "requests",
-            "ok",
-            "error_count",
-            "errors",
-            "elapsed_s",
-            "throughput_rps",
-            "latency_ms",
-        ] {
+        for k in ["workload", "requests", "ok", "error_count", "errors", "elapsed_s", "throughput_rps", "latency_ms"] {
             assert!(v.get(k).is_some(), "missing {k} in {v}");
         }
         for k in ["p50", "p90", "p99", "p999"] {

@@ -62,8 +62,18 @@ pub const OPERATOR_OWNED_FLAGS: &[&str] = &[
         label_selector_path = ".status.selector"
     ),
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas", description = "Desired members"),
-    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyMembers", description = "Healthy members"),
-    printcolumn(name = "Leader", type_ = "string", json_path = ".status.leader", description = "Name of the leader member"),
+    printcolumn(
+        name = "Ready",
+        type_ = "integer",
+        json_path = ".status.readyMembers",
+        description = "Healthy members"
+    ),
+    printcolumn(
+        name = "Leader",
+        type_ = "string",
+        json_path = ".status.leader",
+        description = "Name of the leader member"
+    ),
     printcolumn(name = "Version", type_ = "string", json_path = ".spec.version", description = "Capstan version"),
     printcolumn(
         name = "Available",
@@ -364,7 +374,12 @@ mod tests {
     fn extra_args_rule_lists_every_operator_owned_flag() {
         let text = crd_json().to_string();
         for flag in OPERATOR_OWNED_FLAGS {
-            assert!(text.contains(&format!("|{flag}|")) || text.contains(&format!("({flag}|")) || text.contains(&format!("|{flag})")), "{flag}");
+            assert!(
+                text.contains(&format!("|{flag}|"))
+                    || text.contains(&format!("({flag}|"))
+                    || text.contains(&format!("|{flag})")),
+                "{flag}"
+            );
         }
     }
 
@@ -387,8 +402,12 @@ mod tests {
     #[test]
     fn cel_election_timeout_against_heartbeat() {
         assert!(ServerOptions::validate_cel(&json!({}), None).is_ok());
-        assert!(ServerOptions::validate_cel(&json!({"heartbeatIntervalMs": 100, "electionTimeoutMs": 500}), None).is_ok());
-        assert!(ServerOptions::validate_cel(&json!({"heartbeatIntervalMs": 100, "electionTimeoutMs": 400}), None).is_err());
+        assert!(
+            ServerOptions::validate_cel(&json!({"heartbeatIntervalMs": 100, "electionTimeoutMs": 500}), None).is_ok()
+        );
+        assert!(
+            ServerOptions::validate_cel(&json!({"heartbeatIntervalMs": 100, "electionTimeoutMs": 400}), None).is_err()
+        );
         // The unset side takes Capstan's default (heartbeat 100 ms, election 1000 ms).
         assert!(ServerOptions::validate_cel(&json!({"heartbeatIntervalMs": 300}), None).is_err());
         assert!(ServerOptions::validate_cel(&json!({"electionTimeoutMs": 400}), None).is_err());
@@ -406,10 +425,9 @@ mod tests {
 
     #[test]
     fn examples_are_valid_resources() {
-        for text in [
-            include_str!("../../examples/etcdcluster-3.yaml"),
-            include_str!("../../examples/etcdcluster-dev.yaml"),
-        ] {
+        for text in
+            [include_str!("../../examples/etcdcluster-3.yaml"), include_str!("../../examples/etcdcluster-dev.yaml")]
+        {
             let ec: EtcdCluster = serde_yaml::from_str(text).unwrap();
             let spec = serde_json::to_value(&ec.spec).unwrap();
             assert!(EtcdClusterSpec::validate_cel(&spec, None).is_ok(), "{text}");

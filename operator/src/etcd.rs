@@ -188,14 +188,8 @@ impl EtcdClient {
     /// Linearizable MemberList through the first endpoint that answers.
     pub async fn member_list(&self, endpoints: &[String]) -> Result<MemberList, EtcdError> {
         self.first("MemberList", endpoints, |ch| async move {
-            let resp = ClusterClient::new(ch)
-                .member_list(MemberListRequest { linearizable: true })
-                .await?
-                .into_inner();
-            Ok(MemberList {
-                cluster_id: resp.header.map(|h| h.cluster_id).unwrap_or_default(),
-                members: resp.members,
-            })
+            let resp = ClusterClient::new(ch).member_list(MemberListRequest { linearizable: true }).await?.into_inner();
+            Ok(MemberList { cluster_id: resp.header.map(|h| h.cluster_id).unwrap_or_default(), members: resp.members })
         })
         .await
     }
@@ -291,7 +285,8 @@ mod tests {
 
     #[test]
     fn health_needs_a_leader_and_no_errors() {
-        let mut h = MemberHealth { member_id: 1, leader: 2, version: "3.6.6".into(), errors: vec![], is_learner: false };
+        let mut h =
+            MemberHealth { member_id: 1, leader: 2, version: "3.6.6".into(), errors: vec![], is_learner: false };
         assert!(h.healthy());
         h.errors.push("NOSPACE".into());
         assert!(!h.healthy());

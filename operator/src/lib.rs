@@ -10,12 +10,12 @@
 //!   executes planner steps;
 //! * [`leader`], [`metrics`], [`telemetry`] — what the binary needs around it.
 
-pub mod crd;
-pub mod members;
-pub mod resources;
 pub mod controller;
+pub mod crd;
 pub mod etcd;
-pub mod metrics;
-pub mod status;
 pub mod http;
 pub mod leader;
+pub mod members;
+pub mod metrics;
+pub mod resources;
+pub mod status;

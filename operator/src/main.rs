@@ -132,7 +132,8 @@ async fn main() -> anyhow::Result<()> {
     if leading {
         metrics.leader.set(1);
         tracing::info!("leading; starting the controller");
-        let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), args.image_repository.clone(), Some(identity)));
+        let ctx =
+            Arc::new(Context::new(client.clone(), metrics.clone(), args.image_repository.clone(), Some(identity)));
         let run = controller::run(ctx, args.watch_namespace.clone(), stopped(stop_rx.clone()));
         tokio::pin!(run);
         match &elector {

@@ -186,7 +186,9 @@ impl fmt::Display for Step {
             Step::Promote { id, ordinal } => write!(f, "promote learner {ordinal} ({id:x})"),
             Step::RemoveMember { id, ordinal, reason } => write!(f, "remove member {ordinal} ({id:x}, {reason:?})"),
             Step::ShrinkStatefulSet { replicas } => write!(f, "shrink the StatefulSet to {replicas}"),
-            Step::ReplaceLostMember { id, ordinal } => write!(f, "remove member {ordinal} ({id:x}) whose data was lost, to re-add it"),
+            Step::ReplaceLostMember { id, ordinal } => {
+                write!(f, "remove member {ordinal} ({id:x}) whose data was lost, to re-add it")
+            }
             Step::WipeStaleVolume { ordinal } => write!(f, "wipe the stale volume of ordinal {ordinal}"),
             Step::Wait(WaitReason::NoQuorum { healthy, voters }) => {
                 write!(f, "wait: only {healthy} of {voters} voters healthy, no quorum")
@@ -205,10 +207,7 @@ struct Counts {
 
 fn counts(members: &[ObservedMember]) -> Counts {
     let voters: Vec<&ObservedMember> = members.iter().filter(|m| !m.learner).collect();
-    Counts {
-        voters: voters.len() as u32,
-        healthy: voters.iter().filter(|m| m.healthy).count() as u32,
-    }
+    Counts { voters: voters.len() as u32, healthy: voters.iter().filter(|m| m.healthy).count() as u32 }
 }
 
 /// Whether removing `m` leaves a quorum of healthy voters (and at least one voter).
@@ -419,11 +418,9 @@ mod tests {
     fn scale_up_adds_learner_then_grows_then_promotes() {
         let mut sim = Sim::new(5, 3);
         let steps = sim.run();
-        let kinds: Vec<String> = steps.iter().map(|s| format!("{s}").split(' ').take(2).collect::<Vec<_>>().join(" ")).collect();
-        assert_eq!(
-            kinds,
-            ["add member", "grow the", "promote learner", "add member", "grow the", "promote learner"]
-        );
+        let kinds: Vec<String> =
+            steps.iter().map(|s| format!("{s}").split(' ').take(2).collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(kinds, ["add member", "grow the", "promote learner", "add member", "grow the", "promote learner"]);
         assert_eq!(steps[0], Step::AddLearner { ordinal: 3 });
         assert_eq!(steps[1], Step::GrowStatefulSet { replicas: 4 });
         assert_eq!(sim.o.statefulset, 5);

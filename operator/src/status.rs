@@ -80,13 +80,19 @@ pub fn drafts(o: &Observation<'_>) -> Vec<Draft> {
             "Available",
             false,
             "NoQuorum",
-            format!("{healthy_voters} of {} voters healthy{}", voters.len(), if has_leader { "" } else { ", no leader" }),
+            format!(
+                "{healthy_voters} of {} voters healthy{}",
+                voters.len(),
+                if has_leader { "" } else { ", no leader" }
+            ),
         )
     };
 
     let progressing = match (o.paused, o.step) {
         (true, _) => draft("Progressing", false, "Paused", "spec.paused is set: only observing".into()),
-        (false, None) if o.bootstrapping => draft("Progressing", true, "Bootstrapping", "founding members are starting".into()),
+        (false, None) if o.bootstrapping => {
+            draft("Progressing", true, "Bootstrapping", "founding members are starting".into())
+        }
         (false, None) => draft("Progressing", false, "Unknown", "membership could not be observed".into()),
         (false, Some(Step::Done)) => {
             draft("Progressing", false, "Reconciled", format!("{} members as requested", o.desired))
@@ -164,7 +170,11 @@ mod tests {
         let d = drafts(&obs(&m, Some(&Step::Done)));
         assert_eq!(
             reasons(&d),
-            [("Available", true, "QuorumHealthy"), ("Progressing", false, "Reconciled"), ("Degraded", false, "AllMembersHealthy")]
+            [
+                ("Available", true, "QuorumHealthy"),
+                ("Progressing", false, "Reconciled"),
+                ("Degraded", false, "AllMembersHealthy")
+            ]
         );
     }
 
@@ -182,7 +192,10 @@ mod tests {
         let m = [member("a", true, false), member("b", false, false), member("c", false, false)];
         let step = Step::Wait(WaitReason::NoQuorum { healthy: 1, voters: 3 });
         let d = drafts(&obs(&m, Some(&step)));
-        assert_eq!(reasons(&d), [("Available", false, "NoQuorum"), ("Progressing", false, "Blocked"), ("Degraded", true, "QuorumAtRisk")]);
+        assert_eq!(
+            reasons(&d),
+            [("Available", false, "NoQuorum"), ("Progressing", false, "Blocked"), ("Degraded", true, "QuorumAtRisk")]
+        );
     }
 
     #[test]
@@ -195,8 +208,16 @@ mod tests {
         let mut o = obs(&m, None);
         o.paused = true;
         assert_eq!(drafts(&o)[1].reason, "Paused");
-        let o = Observation { reachable: false, bootstrapping: true, members: &[], desired: 3, step: None, paused: false };
-        assert_eq!(reasons(&drafts(&o)), [("Available", false, "Bootstrapping"), ("Progressing", true, "Bootstrapping"), ("Degraded", false, "AllMembersHealthy")]);
+        let o =
+            Observation { reachable: false, bootstrapping: true, members: &[], desired: 3, step: None, paused: false };
+        assert_eq!(
+            reasons(&drafts(&o)),
+            [
+                ("Available", false, "Bootstrapping"),
+                ("Progressing", true, "Bootstrapping"),
+                ("Degraded", false, "AllMembersHealthy")
+            ]
+        );
         let o = Observation { bootstrapping: false, ..o };
         assert_eq!(drafts(&o)[2].reason, "Unreachable");
     }

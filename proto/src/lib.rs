@@ -62,10 +62,7 @@ mod wire_tests {
 
     #[test]
     fn range_request_sort_order_is_field_5() {
-        let req = pb::RangeRequest {
-            sort_order: pb::range_request::SortOrder::Descend as i32,
-            ..Default::default()
-        };
+        let req = pb::RangeRequest { sort_order: pb::range_request::SortOrder::Descend as i32, ..Default::default() };
         // tag (5 << 3 | varint) = 0x28, DESCEND = 2
         assert_eq!(req.encode_to_vec(), [0x28, 0x02]);
         let req = pb::RangeRequest {
@@ -96,32 +93,21 @@ mod wire_tests {
         };
         // target LEASE = 4, lease = field 8, range_end = field 64
         // (tag 64 << 3 | 2 = 514 = varint 0x82 0x04).
-        assert_eq!(
-            cmp.encode_to_vec(),
-            [0x10, 0x04, 0x40, 0x01, 0x82, 0x04, 0x01, b'z']
-        );
+        assert_eq!(cmp.encode_to_vec(), [0x10, 0x04, 0x40, 0x01, 0x82, 0x04, 0x01, b'z']);
     }
 
     #[test]
     fn txn_ops_oneof_numbers() {
-        let op = pb::RequestOp {
-            request: Some(pb::request_op::Request::RequestTxn(Default::default())),
-        };
+        let op = pb::RequestOp { request: Some(pb::request_op::Request::RequestTxn(Default::default())) };
         assert_eq!(op.encode_to_vec(), [0x22, 0x00]); // request_txn = 4
-        let op = pb::ResponseOp {
-            response: Some(pb::response_op::Response::ResponseDeleteRange(
-                Default::default(),
-            )),
-        };
+        let op = pb::ResponseOp { response: Some(pb::response_op::Response::ResponseDeleteRange(Default::default())) };
         assert_eq!(op.encode_to_vec(), [0x1a, 0x00]); // response_delete_range = 3
     }
 
     #[test]
     fn watch_request_and_create_fields() {
         let req = pb::WatchRequest {
-            request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(
-                pb::WatchProgressRequest {},
-            )),
+            request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(pb::WatchProgressRequest {})),
         };
         assert_eq!(req.encode_to_vec(), [0x1a, 0x00]); // progress_request = 3
 
@@ -132,10 +118,7 @@ mod wire_tests {
             ..Default::default()
         };
         // filters = 5 (packed, NODELETE = 1), watch_id = 7, fragment = 8
-        assert_eq!(
-            create.encode_to_vec(),
-            [0x2a, 0x01, 0x01, 0x38, 0x09, 0x40, 0x01]
-        );
+        assert_eq!(create.encode_to_vec(), [0x2a, 0x01, 0x01, 0x38, 0x09, 0x40, 0x01]);
     }
 
     #[test]
@@ -144,20 +127,12 @@ mod wire_tests {
             compact_revision: 3,
             cancel_reason: "x".into(),
             fragment: true,
-            events: vec![mvccpb::Event {
-                r#type: mvccpb::event::EventType::Delete as i32,
-                ..Default::default()
-            }],
+            events: vec![mvccpb::Event { r#type: mvccpb::event::EventType::Delete as i32, ..Default::default() }],
             ..Default::default()
         };
         // compact_revision = 5, cancel_reason = 6, fragment = 7,
         // events = 11 containing type = 1 (DELETE = 1)
-        assert_eq!(
-            resp.encode_to_vec(),
-            [
-                0x28, 0x03, 0x32, 0x01, b'x', 0x38, 0x01, 0x5a, 0x02, 0x08, 0x01
-            ]
-        );
+        assert_eq!(resp.encode_to_vec(), [0x28, 0x03, 0x32, 0x01, b'x', 0x38, 0x01, 0x5a, 0x02, 0x08, 0x01]);
     }
 
     #[test]
@@ -172,35 +147,21 @@ mod wire_tests {
         };
         // dbSizeInUse = 9, isLearner = 10, storageVersion = 11,
         // dbSizeQuota = 12, downgradeInfo = 13
-        assert_eq!(
-            resp.encode_to_vec(),
-            [
-                0x48, 0x01, 0x50, 0x01, 0x5a, 0x01, b'v', 0x60, 0x05, 0x6a, 0x00
-            ]
-        );
+        assert_eq!(resp.encode_to_vec(), [0x48, 0x01, 0x50, 0x01, 0x5a, 0x01, b'v', 0x60, 0x05, 0x6a, 0x00]);
     }
 
     #[test]
     fn maintenance_and_cluster_fields() {
-        let hkv = pb::HashKvResponse {
-            hash_revision: 5,
-            ..Default::default()
-        };
+        let hkv = pb::HashKvResponse { hash_revision: 5, ..Default::default() };
         assert_eq!(hkv.encode_to_vec(), [0x20, 0x05]); // hash_revision = 4
 
-        let member = pb::Member {
-            is_learner: true,
-            ..Default::default()
-        };
+        let member = pb::Member { is_learner: true, ..Default::default() };
         assert_eq!(member.encode_to_vec(), [0x28, 0x01]); // isLearner = 5
 
         let list = pb::MemberListRequest { linearizable: true };
         assert_eq!(list.encode_to_vec(), [0x08, 0x01]); // linearizable = 1
 
-        let alarm = pb::AlarmMember {
-            member_id: 0,
-            alarm: pb::AlarmType::Corrupt as i32,
-        };
+        let alarm = pb::AlarmMember { member_id: 0, alarm: pb::AlarmType::Corrupt as i32 };
         assert_eq!(alarm.encode_to_vec(), [0x10, 0x02]); // alarm = 2, CORRUPT = 2
 
         let dg = pb::DowngradeRequest {
@@ -212,35 +173,21 @@ mod wire_tests {
 
     #[test]
     fn lease_and_auth_fields() {
-        let ttl = pb::LeaseTimeToLiveResponse {
-            granted_ttl: 60,
-            keys: vec![b"k".to_vec()],
-            ..Default::default()
-        };
+        let ttl = pb::LeaseTimeToLiveResponse { granted_ttl: 60, keys: vec![b"k".to_vec()], ..Default::default() };
         // grantedTTL = 4, keys = 5
         assert_eq!(ttl.encode_to_vec(), [0x20, 0x3c, 0x2a, 0x01, b'k']);
 
-        let st = pb::AuthStatusResponse {
-            enabled: true,
-            auth_revision: 7,
-            ..Default::default()
-        };
+        let st = pb::AuthStatusResponse { enabled: true, auth_revision: 7, ..Default::default() };
         assert_eq!(st.encode_to_vec(), [0x10, 0x01, 0x18, 0x07]); // enabled = 2, authRevision = 3
 
-        let add = pb::AuthUserAddRequest {
-            hashed_password: "h".into(),
-            ..Default::default()
-        };
+        let add = pb::AuthUserAddRequest { hashed_password: "h".into(), ..Default::default() };
         assert_eq!(add.encode_to_vec(), [0x22, 0x01, b'h']); // hashedPassword = 4
     }
 
     #[test]
     fn decodes_bytes_as_an_etcd_client_would_send_them() {
         // PutRequest{key:"a", value:"b", lease:1, prev_kv:true}
-        let put = pb::PutRequest::decode(
-            &[0x0a, 0x01, b'a', 0x12, 0x01, b'b', 0x18, 0x01, 0x20, 0x01][..],
-        )
-        .unwrap();
+        let put = pb::PutRequest::decode(&[0x0a, 0x01, b'a', 0x12, 0x01, b'b', 0x18, 0x01, 0x20, 0x01][..]).unwrap();
         assert_eq!(put.key, b"a");
         assert_eq!(put.value, b"b");
         assert_eq!(put.lease, 1);
@@ -252,18 +199,11 @@ mod wire_tests {
         let req = capstanpb::InternalRequest {
             id: 1,
             leader_time_unix_ms: 2,
-            request: Some(capstanpb::internal_request::Request::LeaseCheckpoint(
-                capstanpb::LeaseCheckpoint::default(),
-            )),
+            request: Some(capstanpb::internal_request::Request::LeaseCheckpoint(capstanpb::LeaseCheckpoint::default())),
         };
         // id = 1, leader_time_unix_ms = 2, lease_checkpoint = 17 (tag 0x8a 0x01)
-        assert_eq!(
-            req.encode_to_vec(),
-            [0x08, 0x01, 0x10, 0x02, 0x8a, 0x01, 0x00]
-        );
-        let batch = capstanpb::RequestBatch {
-            requests: vec![req],
-        };
+        assert_eq!(req.encode_to_vec(), [0x08, 0x01, 0x10, 0x02, 0x8a, 0x01, 0x00]);
+        let batch = capstanpb::RequestBatch { requests: vec![req] };
         let back = capstanpb::RequestBatch::decode(batch.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back, batch);
     }

@@ -18,7 +18,7 @@ use crate::peer::PeerClients;
 use crate::raft::snapshot::SnapshotStore;
 use crate::raft::state_machine::{Alarms, StateMachine, load_leases};
 use crate::raft::{LogStore, PeerNetwork, PeerNode, Raft};
-use crate::service::{HeaderFactory, Hooks, Server, RetentionPolicy, ServerOptions, ServerParts, Waiters};
+use crate::service::{HeaderFactory, Hooks, RetentionPolicy, Server, ServerOptions, ServerParts, Waiters};
 use crate::storage::schema::{meta, raft_meta};
 use crate::storage::{Cf, Engine, WriteBatch};
 use crate::watch::{WatchConfig, WatchHub};
@@ -92,7 +92,8 @@ enum Placement {
 /// Finds this member's id and cluster id: from the data dir if it has them,
 /// else from the configuration (new cluster) or from running peers (join).
 async fn place(config: &Config, engine: &Engine) -> anyhow::Result<(u64, u64, Placement)> {
-    let stored_member = engine.get_decoded(Cf::RaftMeta, raft_meta::MEMBER_ID, crate::storage::schema::decode_u64_exact)?;
+    let stored_member =
+        engine.get_decoded(Cf::RaftMeta, raft_meta::MEMBER_ID, crate::storage::schema::decode_u64_exact)?;
     let stored_cluster = engine.get_decoded(Cf::Meta, meta::CLUSTER_ID, crate::storage::schema::decode_u64_exact)?;
     if let (Some(member), Some(cluster)) = (stored_member, stored_cluster) {
         tracing::info!(
@@ -120,7 +121,8 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     prepare_data_dir(&data_dir)?;
     let engine = Engine::open(&data_dir.join("member").join("db"))
         .with_context(|| format!("opening data dir {}", data_dir.display()))?;
-    let snapshots = SnapshotStore::open(data_dir.join("member").join("snap")).context("opening the snapshot directory")?;
+    let snapshots =
+        SnapshotStore::open(data_dir.join("member").join("snap")).context("opening the snapshot directory")?;
     snapshots.resume_install(&engine).context("finishing an interrupted snapshot installation")?;
 
     let (member_id, cluster_id, placement) = place(config, &engine).await?;
@@ -143,11 +145,14 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let mut lessor = Lessor::new(config.min_lease_ttl_seconds());
     lessor.recover(load_leases(&engine)?, attachments);
     let lessor = Arc::new(Mutex::new(lessor));
-    let hub = WatchHub::new(kv.clone(), WatchConfig {
-        max_response_bytes: config.max_request_bytes as usize,
-        progress_notify_interval: config.watch_progress_notify_interval,
-        ..WatchConfig::default()
-    });
+    let hub = WatchHub::new(
+        kv.clone(),
+        WatchConfig {
+            max_response_bytes: config.max_request_bytes as usize,
+            progress_notify_interval: config.watch_progress_notify_interval,
+            ..WatchConfig::default()
+        },
+    );
     let waiters = Arc::new(Waiters::default());
     let alarms: Alarms = Arc::default();
     let members = Arc::new(MemberTable::new(member_id));
@@ -163,7 +168,8 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         hooks,
         metrics.clone(),
     )?;
-    let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync, metrics.clone()).context("starting the WAL sync thread")?;
+    let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync, metrics.clone())
+        .context("starting the WAL sync thread")?;
     let pristine = log_store.is_pristine()?;
 
     let heartbeat = config.heartbeat_interval().as_millis() as u64;
@@ -189,9 +195,10 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
     let raft_config = Arc::new(raft_config.validate().context("raft configuration")?);
     let peers = PeerClients::new(member_id, cluster_id, members.clone());
     let started = state_machine.started();
-    let raft = Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone(), metrics.clone()), log_store, state_machine)
-        .await
-        .context("starting raft")?;
+    let raft =
+        Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone(), metrics.clone()), log_store, state_machine)
+            .await
+            .context("starting raft")?;
     started.store(true, std::sync::atomic::Ordering::Relaxed);
     metrics.spawn_raft_observer(raft.metrics());
     match placement {
@@ -205,7 +212,9 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
                 Err(e) => return Err(anyhow::Error::new(e).context("bootstrapping the raft group")),
             }
         }
-        Placement::Join if pristine => tracing::info!("joining the cluster: waiting for the leader to replicate to this member"),
+        Placement::Join if pristine => {
+            tracing::info!("joining the cluster: waiting for the leader to replicate to this member")
+        }
         _ => {}
     }
 
@@ -225,7 +234,21 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         retention: RetentionPolicy { snapshot_count: config.snapshot_count, catchup: config.snapshot_catchup_entries },
     };
     let headers = HeaderFactory::new(cluster_id, member_id);
-    let parts = ServerParts { raft, kv, lessor, hub, alarms, headers, waiters, engine, peers, members, options, progress, metrics: metrics.clone() };
+    let parts = ServerParts {
+        raft,
+        kv,
+        lessor,
+        hub,
+        alarms,
+        headers,
+        waiters,
+        engine,
+        peers,
+        members,
+        options,
+        progress,
+        metrics: metrics.clone(),
+    };
     let server = Server::start(parts, shutdown);
     Ok(StartedMember { server, metrics })
 }
@@ -284,7 +307,12 @@ mod tests {
         let dir = tmp.path().join("a").join("data");
         prepare_data_dir(&dir).unwrap();
         for d in [dir.clone(), dir.join("member")] {
-            assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, PRIVATE_DIR_MODE, "{}", d.display());
+            assert_eq!(
+                std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                PRIVATE_DIR_MODE,
+                "{}",
+                d.display()
+            );
         }
         assert_eq!(mode_string(0o755), "drwxr-xr-x");
     }

@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
-
 /// Runs a member until SIGINT or SIGTERM, then shuts down in order.
 pub async fn run_until_signal(config: config::Config) -> anyhow::Result<()> {
     config.validate().context("invalid configuration")?;
@@ -69,7 +68,11 @@ async fn wait_for_signal() {
 /// or the member learns it was removed from the cluster. The listeners are
 /// the caller's, so that tests can run members on ports of their choosing
 /// (port 0) and several members in one process.
-pub async fn run(config: config::Config, listeners: Listeners, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    config: config::Config,
+    listeners: Listeners,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     config.validate().context("invalid configuration")?;
     // Stops the member on the caller's signal, or when it learns it was
     // removed from the cluster.
@@ -88,7 +91,9 @@ pub async fn run(config: config::Config, listeners: Listeners, shutdown: tokio::
     tokio::spawn(async move {
         if removed.wait_for(|r| *r).await.is_ok() {
             flag.store(true, Ordering::SeqCst);
-            tracing::error!("the member has been permanently removed from the cluster; the data-dir used by this member must be removed");
+            tracing::error!(
+                "the member has been permanently removed from the cluster; the data-dir used by this member must be removed"
+            );
             let _ = stop.send(true);
         }
     });

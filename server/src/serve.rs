@@ -74,7 +74,10 @@ pub async fn serve(
         .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
         .add_service(svc!(AuthServer, api::auth::AuthService::new(server.clone())))
         .add_service(svc!(LockServer, api::lock::LockService::new(api::recipes::Recipes::new(server.clone()))))
-        .add_service(svc!(ElectionServer, api::election::ElectionService::new(api::recipes::Recipes::new(server.clone()))))
+        .add_service(svc!(
+            ElectionServer,
+            api::election::ElectionService::new(api::recipes::Recipes::new(server.clone()))
+        ))
         .add_service(health_service);
     let router = grpc
         .into_axum_router()
@@ -85,7 +88,8 @@ pub async fn serve(
         .merge(crate::http::gateway::for_member(config, &member));
 
     let mut tasks = Vec::new();
-    let peer_router = tonic::service::Routes::new(svc!(PeerServer, api::peer::PeerService::new(server.clone()))).into_axum_router();
+    let peer_router =
+        tonic::service::Routes::new(svc!(PeerServer, api::peer::PeerService::new(server.clone()))).into_axum_router();
     for listener in listeners.peer {
         tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
         // Without TCP_NODELAY, a Raft reply written as several small frames
@@ -110,7 +114,10 @@ pub async fn serve(
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let listener = crate::http::authority::FixingListener(listener);
-            let listener = crate::http::conn_limit::LimitedListener::new(listener, crate::http::conn_limit::MAX_CLIENT_CONNECTIONS);
+            let listener = crate::http::conn_limit::LimitedListener::new(
+                listener,
+                crate::http::conn_limit::MAX_CLIENT_CONNECTIONS,
+            );
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

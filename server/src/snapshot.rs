@@ -64,7 +64,12 @@ fn send_archive(
             file.read_exact(&mut buf[..want])?;
             hasher.update(&buf[..want]);
             sent += want as u64;
-            let msg = SnapshotResponse { header, remaining_bytes: size - sent, blob: buf[..want].to_vec(), version: version.clone() };
+            let msg = SnapshotResponse {
+                header,
+                remaining_bytes: size - sent,
+                blob: buf[..want].to_vec(),
+                version: version.clone(),
+            };
             if tx.blocking_send(Ok(msg)).is_err() {
                 return Ok(()); // client went away
             }

@@ -118,7 +118,14 @@ async fn a_learner_joins_catches_up_and_is_promoted() {
             }
         }
     }
-    let members = c.cluster_client(1).await.member_list(MemberListRequest { linearizable: true }).await.unwrap().into_inner().members;
+    let members = c
+        .cluster_client(1)
+        .await
+        .member_list(MemberListRequest { linearizable: true })
+        .await
+        .unwrap()
+        .into_inner()
+        .members;
     assert_eq!(members.len(), 4);
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
     let rev = c.put(new, "after", "promotion").await;

@@ -23,12 +23,15 @@ fn acknowledged_writes_survive_kill_9() {
                 let endpoint = endpoint.clone();
                 let acked = acked_round.clone();
                 tasks.push(tokio::spawn(async move {
-                    let Ok(mut kv) = capstan_proto::etcdserverpb::kv_client::KvClient::connect(endpoint).await else { return };
+                    let Ok(mut kv) = capstan_proto::etcdserverpb::kv_client::KvClient::connect(endpoint).await else {
+                        return;
+                    };
                     // Bounded: stops at 100 000 writes or at the first error (the kill).
                     for i in 0..100_000 {
                         let key = format!("r{round}/w{w}/k{i}");
                         let value = format!("v{i}-{w}");
-                        let req = PutRequest { key: key.clone().into(), value: value.clone().into(), ..Default::default() };
+                        let req =
+                            PutRequest { key: key.clone().into(), value: value.clone().into(), ..Default::default() };
                         match kv.put(req).await {
                             Ok(_) => acked.lock().push((key, value)),
                             Err(_) => return,
@@ -49,7 +52,11 @@ fn acknowledged_writes_survive_kill_9() {
         rt.block_on(async {
             let mut kv = member.kv().await;
             for (key, value) in &expected {
-                let resp = kv.range(RangeRequest { key: key.clone().into(), ..Default::default() }).await.unwrap().into_inner();
+                let resp = kv
+                    .range(RangeRequest { key: key.clone().into(), ..Default::default() })
+                    .await
+                    .unwrap()
+                    .into_inner();
                 assert_eq!(resp.kvs.len(), 1, "acknowledged key {key} lost after kill -9 (round {round})");
                 assert_eq!(resp.kvs[0].value, value.as_bytes());
             }

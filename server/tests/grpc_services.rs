@@ -6,9 +6,9 @@ mod harness;
 
 use capstan_proto::etcdserverpb::range_request::SortOrder;
 use capstan_proto::etcdserverpb::{PutRequest, RangeRequest};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_service_reports_serving() {
@@ -45,7 +45,8 @@ async fn range_stream_chunks_merge_into_the_range_answer() {
     {
         let mut kv = member.kv(0).await;
         for i in 0..45 {
-            let put = PutRequest { key: format!("s/{i:03}").into_bytes(), value: vec![b'v'; 100], ..Default::default() };
+            let put =
+                PutRequest { key: format!("s/{i:03}").into_bytes(), value: vec![b'v'; 100], ..Default::default() };
             kv.put(put).await.unwrap();
         }
         let prefix = RangeRequest { key: b"s/".to_vec(), range_end: b"s0".to_vec(), ..Default::default() };
@@ -60,7 +61,10 @@ async fn range_stream_chunks_merge_into_the_range_answer() {
         let sizes: Vec<usize> = chunks.iter().map(|c| c.kvs.len()).collect();
         assert_eq!(sizes, vec![10, 20, 15]);
         let (last, rest) = chunks.split_last().unwrap();
-        assert!(rest.iter().all(|c| c.header.is_none() && c.count == 0 && !c.more), "only the last chunk has header/count");
+        assert!(
+            rest.iter().all(|c| c.header.is_none() && c.count == 0 && !c.more),
+            "only the last chunk has header/count"
+        );
         assert_eq!(last.count, 45);
         assert!(!last.more);
         assert_eq!(last.header.unwrap().revision, plain.header.unwrap().revision);

@@ -18,10 +18,7 @@ use crate::stats::Report;
 struct KeepAliveWorker {
     lease: LeaseClient<Channel>,
     id: i64,
-    stream: Option<(
-        mpsc::Sender<LeaseKeepAliveRequest>,
-        Streaming<LeaseKeepAliveResponse>,
-    )>,
+    stream: Option<(mpsc::Sender<LeaseKeepAliveRequest>, Streaming<LeaseKeepAliveResponse>)>,
 }
 
 impl KeepAliveWorker {
@@ -36,9 +33,7 @@ impl KeepAliveWorker {
             }
         } else {
             let (tx, rx) = mpsc::channel(1);
-            tx.send(req)
-                .await
-                .map_err(|_| tonic::Status::internal("request channel closed"))?;
+            tx.send(req).await.map_err(|_| tonic::Status::internal("request channel closed"))?;
             let resp = self.lease.lease_keep_alive(ReceiverStream::new(rx)).await?;
             self.stream = Some((tx, resp.into_inner()));
         }
@@ -80,16 +75,8 @@ pub async fn run(ctx: &Ctx, opts: &LeaseOpts) -> anyhow::Result<Report> {
         let mut lease = LeaseClient::new(ctx.channel(w));
         let ttl = opts.ttl;
         async move {
-            let id = lease
-                .lease_grant(LeaseGrantRequest { ttl, id: 0 })
-                .await?
-                .into_inner()
-                .id;
-            anyhow::Ok(KeepAliveWorker {
-                lease,
-                id,
-                stream: None,
-            })
+            let id = lease.lease_grant(LeaseGrantRequest { ttl, id: 0 }).await?.into_inner().id;
+            anyhow::Ok(KeepAliveWorker { lease, id, stream: None })
         }
     });
     let workers = futures::future::try_join_all(grants).await?;
@@ -98,11 +85,7 @@ pub async fn run(ctx: &Ctx, opts: &LeaseOpts) -> anyhow::Result<Report> {
     let mut revoke = LeaseClient::new(ctx.channel(0));
     let mut revoked = 0u64;
     for id in ids {
-        let r = tokio::time::timeout(
-            ctx.opts.request_timeout(),
-            revoke.lease_revoke(LeaseRevokeRequest { id }),
-        )
-        .await;
+        let r = tokio::time::timeout(ctx.opts.request_timeout(), revoke.lease_revoke(LeaseRevokeRequest { id })).await;
         if matches!(r, Ok(Ok(_))) {
             revoked += 1;
         }

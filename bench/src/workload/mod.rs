@@ -39,11 +39,7 @@ pub fn progress_bar(total: u64, show: bool) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let pb = if total > 0 {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::new_spinner()
-    };
+    let pb = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
     pb.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
     let style = if total > 0 {
         "{elapsed_precise} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})"
@@ -93,11 +89,7 @@ impl KeyGen {
 
     /// The key index of request `i`.
     pub fn index(&self, i: u64, rng: &mut impl Rng) -> u64 {
-        if self.sequential {
-            i % self.space
-        } else {
-            rng.random_range(0..self.space)
-        }
+        if self.sequential { i % self.space } else { rng.random_range(0..self.space) }
     }
 
     /// The key with index `idx` (taken mod the key space).
@@ -138,13 +130,7 @@ impl Plan {
     /// A plan starting now.
     pub fn new(total: u64, duration: Option<Duration>, rate: f64) -> Self {
         let start = tokio::time::Instant::now();
-        Self {
-            total,
-            deadline: duration.map(|d| start + d),
-            rate,
-            start,
-            next: AtomicU64::new(0),
-        }
+        Self { total, deadline: duration.map(|d| start + d), rate, start, next: AtomicU64::new(0) }
     }
 
     /// The plan of the global options.
@@ -166,10 +152,7 @@ impl Plan {
             }
             tokio::time::sleep_until(at).await;
         }
-        if self
-            .deadline
-            .is_some_and(|d| tokio::time::Instant::now() >= d)
-        {
+        if self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             return None;
         }
         Some(i)
@@ -230,13 +213,7 @@ mod tests {
     use super::*;
 
     fn opts(size: usize, space: u64, seq: bool, prefix: &str) -> KeyOpts {
-        KeyOpts {
-            key_size: size,
-            val_size: 8,
-            key_space_size: space,
-            sequential_keys: seq,
-            key_prefix: prefix.into(),
-        }
+        KeyOpts { key_size: size, val_size: 8, key_space_size: space, sequential_keys: seq, key_prefix: prefix.into() }
     }
 
     #[test]
@@ -250,10 +227,7 @@ mod tests {
         let distinct: std::collections::BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), 1000);
         assert!(keys.iter().all(|k| k.len() == 2 + 8));
-        assert!(
-            keys[..1000].windows(2).all(|w| w[0] < w[1]),
-            "key order is index order"
-        );
+        assert!(keys[..1000].windows(2).all(|w| w[0] < w[1]), "key order is index order");
     }
 
     #[test]

@@ -20,11 +20,7 @@ struct PutWorker {
 impl Worker for PutWorker {
     async fn call(&mut self, i: u64) -> Result<(), tonic::Status> {
         let key = self.keys.key(self.keys.index(i, &mut self.rng));
-        let req = PutRequest {
-            key,
-            value: random_value(self.val_size),
-            ..Default::default()
-        };
+        let req = PutRequest { key, value: random_value(self.val_size), ..Default::default() };
         self.kv.put(req).await.map(drop)
     }
 }

@@ -74,15 +74,8 @@ mod tests {
             limit: 5,
         };
         let r = request(&o);
-        assert_eq!(
-            (r.key, r.range_end, r.limit, r.serializable, r.keys_only),
-            (b"a".to_vec(), vec![0], 5, true, true)
-        );
-        let r = request(&RangeOpts {
-            end: None,
-            consistency: Consistency::L,
-            ..o
-        });
+        assert_eq!((r.key, r.range_end, r.limit, r.serializable, r.keys_only), (b"a".to_vec(), vec![0], 5, true, true));
+        let r = request(&RangeOpts { end: None, consistency: Consistency::L, ..o });
         assert!(r.range_end.is_empty() && !r.serializable);
     }
 }

@@ -32,10 +32,7 @@ impl TxnWorker {
                 })),
             })
             .collect();
-        TxnRequest {
-            success,
-            ..Default::default()
-        }
+        TxnRequest { success, ..Default::default() }
     }
 }
 

@@ -65,8 +65,7 @@ impl Worker for Putter {
             ..Default::default()
         };
         self.kv.put(req).await?;
-        self.expected
-            .fetch_add(watchers_on(k, self.watchers, self.keys), Ordering::Relaxed);
+        self.expected.fetch_add(watchers_on(k, self.watchers, self.keys), Ordering::Relaxed);
         Ok(())
     }
 }
@@ -90,26 +89,14 @@ async fn stream_task(
         let tx = tx.clone();
         async move {
             for key in creates {
-                let create = WatchCreateRequest {
-                    key,
-                    ..Default::default()
-                };
-                if tx
-                    .send(WatchRequest {
-                        request_union: Some(RequestUnion::CreateRequest(create)),
-                    })
-                    .await
-                    .is_err()
-                {
+                let create = WatchCreateRequest { key, ..Default::default() };
+                if tx.send(WatchRequest { request_union: Some(RequestUnion::CreateRequest(create)) }).await.is_err() {
                     break;
                 }
             }
         }
     });
-    let mut stream = match WatchClient::new(channel)
-        .watch(ReceiverStream::new(rx))
-        .await
-    {
+    let mut stream = match WatchClient::new(channel).watch(ReceiverStream::new(rx)).await {
         Ok(s) => s.into_inner(),
         Err(s) => {
             let _ = ready.send(Err(format!("watch: {s}")));
@@ -161,9 +148,7 @@ async fn stream_task(
         }
     }
     if let Some(r) = ready.take() {
-        let _ = r.send(Err(format!(
-            "stream ended after {created} of {want} watchers were created"
-        )));
+        let _ = r.send(Err(format!("stream ended after {created} of {want} watchers were created")));
     }
     feeder.abort();
     drop(tx);
@@ -172,18 +157,10 @@ async fn stream_task(
 
 /// Runs the watch workload.
 pub async fn run(ctx: &Ctx, opts: &WatchOpts) -> anyhow::Result<Report> {
-    anyhow::ensure!(
-        opts.watchers >= 1 && opts.keys >= 1,
-        "--watchers and --keys must be at least 1"
-    );
-    anyhow::ensure!(
-        opts.val_size >= 8,
-        "--val-size must be at least 8 (the send time)"
-    );
+    anyhow::ensure!(opts.watchers >= 1 && opts.keys >= 1, "--watchers and --keys must be at least 1");
+    anyhow::ensure!(opts.val_size >= 8, "--val-size must be at least 8 (the send time)");
     let epoch = Instant::now();
-    let streams = opts
-        .streams
-        .clamp(1, usize::try_from(opts.watchers).unwrap_or(usize::MAX));
+    let streams = opts.streams.clamp(1, usize::try_from(opts.watchers).unwrap_or(usize::MAX));
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -195,22 +172,12 @@ pub async fn run(ctx: &Ctx, opts: &WatchOpts) -> anyhow::Result<Report> {
             .collect();
         let (rtx, rrx) = oneshot::channel();
         readies.push(rrx);
-        tasks.push(tokio::spawn(stream_task(
-            ctx.channel(s),
-            creates,
-            epoch,
-            delivered.clone(),
-            rtx,
-            stop_rx.clone(),
-        )));
+        tasks.push(tokio::spawn(stream_task(ctx.channel(s), creates, epoch, delivered.clone(), rtx, stop_rx.clone())));
     }
     let setup = Instant::now();
     let all_ready = futures::future::join_all(readies);
-    let ready_results = tokio::time::timeout(
-        Duration::from_secs(60).max(ctx.opts.request_timeout() * 6),
-        all_ready,
-    )
-    .await;
+    let ready_results =
+        tokio::time::timeout(Duration::from_secs(60).max(ctx.opts.request_timeout() * 6), all_ready).await;
     let ready_err = match ready_results {
         Err(_) => Some("watchers not created within the time limit".to_string()),
         Ok(rs) => rs.into_iter().find_map(|r| match r {
@@ -295,10 +262,7 @@ mod tests {
             let sum: u64 = (0..k).map(|i| watchers_on(i, w, k)).sum();
             assert_eq!(sum, w, "{w} watchers on {k} keys");
             for i in 0..k {
-                assert_eq!(
-                    watchers_on(i, w, k),
-                    (0..w).filter(|x| x % k == i).count() as u64
-                );
+                assert_eq!(watchers_on(i, w, k), (0..w).filter(|x| x % k == i).count() as u64);
             }
         }
     }

@@ -26,10 +26,10 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::runtime::Controller;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,7 +39,7 @@ use crate::crd::{EtcdCluster, EtcdClusterStatus};
 use crate::etcd::{EtcdClient, EtcdError};
 use crate::members::{Step, plan};
 use crate::metrics::Metrics;
-use crate::resources::{self, BuildError, Bootstrap, FIELD_MANAGER, Names};
+use crate::resources::{self, Bootstrap, BuildError, FIELD_MANAGER, Names};
 use crate::status;
 
 /// Errors of one reconcile; each is retried by `error_policy`.
@@ -94,9 +94,7 @@ where
     let name = obj.meta().name.clone().unwrap_or_default();
     // apiVersion and kind are required in an apply body; k8s-openapi's
     // Serialize writes them for every built-in type.
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
-        .await
-        .map_err(Error::Kube)?;
+    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await.map_err(Error::Kube)?;
     Ok(())
 }
 
@@ -204,7 +202,8 @@ async fn reconcile_inner(ec: &EtcdCluster, ctx: &Context) -> Result<Action, Erro
     let status = build_status(ec, &names, &world, &assessment, step.as_ref(), &previous);
     if ec.status.as_ref() != Some(&status) {
         let api = Api::<EtcdCluster>::namespaced(ctx.client.clone(), &names.namespace);
-        let body = json!({ "apiVersion": EtcdCluster::api_version(&()), "kind": EtcdCluster::kind(&()), "status": status });
+        let body =
+            json!({ "apiVersion": EtcdCluster::api_version(&()), "kind": EtcdCluster::kind(&()), "status": status });
         api.patch_status(&ec.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
             .await
             .map_err(Error::Kube)?;
@@ -258,7 +257,11 @@ pub fn error_policy(_ec: Arc<EtcdCluster>, error: &Error, _ctx: Arc<Context>) ->
 }
 
 /// Runs the controller until `shutdown` resolves (in-flight reconciles finish first).
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = ctx.client.clone();
     let api: Api<EtcdCluster> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),

@@ -76,10 +76,8 @@ pub fn endpoints(names: &Names, ordinals: u32, list: Option<&MemberList>) -> Vec
 pub async fn read(ctx: &Context, ec: &EtcdCluster, names: &Names) -> Result<World, Error> {
     let client = ctx.client.clone();
     let ns = names.namespace.as_str();
-    let statefulset = Api::<StatefulSet>::namespaced(client.clone(), ns)
-        .get_opt(&names.statefulset())
-        .await
-        .map_err(Error::Kube)?;
+    let statefulset =
+        Api::<StatefulSet>::namespaced(client.clone(), ns).get_opt(&names.statefulset()).await.map_err(Error::Kube)?;
     let mut world = World { statefulset, ..World::default() };
 
     let selector = ListParams::default().labels(&names.selector_string());
@@ -110,11 +108,9 @@ pub async fn read(ctx: &Context, ec: &EtcdCluster, names: &Names) -> Result<Worl
     world.list = ctx.etcd.member_list(&urls).await.ok();
     if let Some(list) = &world.list {
         let probes = list.members.iter().filter_map(|m| {
-            let url = m
-                .client_ur_ls
-                .first()
-                .cloned()
-                .or_else(|| m.peer_ur_ls.iter().find_map(|u| names.ordinal_of_peer_url(u)).map(|i| names.client_url(i)))?;
+            let url = m.client_ur_ls.first().cloned().or_else(|| {
+                m.peer_ur_ls.iter().find_map(|u| names.ordinal_of_peer_url(u)).map(|i| names.client_url(i))
+            })?;
             let etcd = ctx.etcd.clone();
             let id = m.id;
             Some(async move { (id, etcd.status(&url).await) })
@@ -146,11 +142,7 @@ pub fn assess(names: &Names, desired: u32, world: &World, previous: &[MemberStat
         return Assessment { observed: None, members: previous.to_vec(), marks: vec![] };
     };
     let leader = world.health.values().find(|h| h.healthy()).map(|h| h.leader);
-    let mut observed = Observed {
-        desired,
-        statefulset: world.sts_replicas(),
-        ..Observed::default()
-    };
+    let mut observed = Observed { desired, statefulset: world.sts_replicas(), ..Observed::default() };
     let mut members = Vec::new();
     let mut marks = Vec::new();
     for m in &list.members {
@@ -159,7 +151,8 @@ pub fn assess(names: &Names, desired: u32, world: &World, previous: &[MemberStat
         let health = world.health.get(&m.id);
         let healthy = health.is_some_and(|h| h.healthy());
         let started = !m.client_ur_ls.is_empty();
-        let name = if m.name.is_empty() { ordinal.map(|i| names.member(i)).unwrap_or_default() } else { m.name.clone() };
+        let name =
+            if m.name.is_empty() { ordinal.map(|i| names.member(i)).unwrap_or_default() } else { m.name.clone() };
         let recorded = previous.iter().find(|p| p.id == id_hex).and_then(|p| p.volume_uid.clone());
         let volume = ordinal.and_then(|i| world.volumes.get(&i));
         let mut data = data_state(started, recorded.as_deref(), volume.map(|v| v.uid.as_str()));
@@ -251,7 +244,12 @@ mod tests {
 
     #[test]
     fn a_new_volume_under_a_started_member_means_lost_data() {
-        let previous = vec![MemberStatus { name: "demo-0".into(), id: "1".into(), volume_uid: Some("old".into()), ..MemberStatus::default() }];
+        let previous = vec![MemberStatus {
+            name: "demo-0".into(),
+            id: "1".into(),
+            volume_uid: Some("old".into()),
+            ..MemberStatus::default()
+        }];
         let w = world(vec![member(0, 1, true)], vec![(0, vol("new", None))]);
         let a = assess(&names(), 1, &w, &previous);
         assert_eq!(a.observed.unwrap().members[0].data, DataState::Lost);

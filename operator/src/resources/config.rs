@@ -99,11 +99,8 @@ pub fn member_config(names: &Names, ec: &EtcdCluster, bootstrap: &Bootstrap, ord
             ("existing", set)
         }
     };
-    let initial_cluster = initial
-        .iter()
-        .map(|&i| format!("{}={}", names.member(i), names.peer_url(i)))
-        .collect::<Vec<_>>()
-        .join(",");
+    let initial_cluster =
+        initial.iter().map(|&i| format!("{}={}", names.member(i), names.peer_url(i))).collect::<Vec<_>>().join(",");
     put("initial-cluster", initial_cluster.into());
     put("initial-cluster-state", state.into());
 
@@ -115,14 +112,9 @@ pub fn member_config(names: &Names, ec: &EtcdCluster, bootstrap: &Bootstrap, ord
 /// every pod that exists or is about to (the larger of the StatefulSet's
 /// replicas and the one being added).
 pub fn config_map(names: &Names, ec: &EtcdCluster, bootstrap: &Bootstrap, pods: u32) -> ConfigMap {
-    let data = (0..pods)
-        .map(|i| (format!("{}.yaml", names.member(i)), member_config(names, ec, bootstrap, i)))
-        .collect();
-    ConfigMap {
-        metadata: names.meta(names.config_map()),
-        data: Some(data),
-        ..ConfigMap::default()
-    }
+    let data =
+        (0..pods).map(|i| (format!("{}.yaml", names.member(i)), member_config(names, ec, bootstrap, i))).collect();
+    ConfigMap { metadata: names.meta(names.config_map()), data: Some(data), ..ConfigMap::default() }
 }
 
 #[cfg(test)]

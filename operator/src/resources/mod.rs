@@ -135,11 +135,7 @@ impl Names {
 
     /// `selector_labels` as a label-selector string (for `status.selector`).
     pub fn selector_string(&self) -> String {
-        self.selector_labels()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.selector_labels().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     }
 
     /// Labels of every owned object.

@@ -29,10 +29,7 @@ pub fn pod_disruption_budget(names: &Names, replicas: i32) -> PodDisruptionBudge
         metadata: names.meta(names.statefulset()),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(max_unavailable(replicas))),
-            selector: Some(LabelSelector {
-                match_labels: Some(names.selector_labels()),
-                ..LabelSelector::default()
-            }),
+            selector: Some(LabelSelector { match_labels: Some(names.selector_labels()), ..LabelSelector::default() }),
             unhealthy_pod_eviction_policy: Some("AlwaysAllow".to_string()),
             ..PodDisruptionBudgetSpec::default()
         }),

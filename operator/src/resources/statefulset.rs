@@ -100,11 +100,7 @@ fn container(ec: &EtcdCluster, image: String) -> Container {
         startup_probe: Some(probe("/livez", 5, 60)),
         resources: ec.spec.resources.clone(),
         volume_mounts: Some(vec![
-            VolumeMount {
-                name: DATA_VOLUME.to_string(),
-                mount_path: DATA_MOUNT.to_string(),
-                ..VolumeMount::default()
-            },
+            VolumeMount { name: DATA_VOLUME.to_string(), mount_path: DATA_MOUNT.to_string(), ..VolumeMount::default() },
             VolumeMount {
                 name: CONFIG_VOLUME.to_string(),
                 mount_path: CONFIG_DIR.to_string(),
@@ -113,20 +109,13 @@ fn container(ec: &EtcdCluster, image: String) -> Container {
             },
             // The root filesystem is read-only; anything that wants a scratch
             // file gets a writable /tmp.
-            VolumeMount {
-                name: TMP_VOLUME.to_string(),
-                mount_path: "/tmp".to_string(),
-                ..VolumeMount::default()
-            },
+            VolumeMount { name: TMP_VOLUME.to_string(), mount_path: "/tmp".to_string(), ..VolumeMount::default() },
         ]),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_string()]),
-                ..Capabilities::default()
-            }),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_string()]), ..Capabilities::default() }),
             ..SecurityContext::default()
         }),
         ..Container::default()
@@ -179,10 +168,8 @@ pub fn statefulset(names: &Names, ec: &EtcdCluster, replicas: i32, image: String
         .cloned()
         .map(|mut c| {
             if c.label_selector.is_none() {
-                c.label_selector = Some(LabelSelector {
-                    match_labels: Some(names.selector_labels()),
-                    ..LabelSelector::default()
-                });
+                c.label_selector =
+                    Some(LabelSelector { match_labels: Some(names.selector_labels()), ..LabelSelector::default() });
             }
             c
         })
@@ -191,17 +178,10 @@ pub fn statefulset(names: &Names, ec: &EtcdCluster, replicas: i32, image: String
     let mut volumes = vec![
         Volume {
             name: CONFIG_VOLUME.to_string(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: names.config_map(),
-                ..ConfigMapVolumeSource::default()
-            }),
+            config_map: Some(ConfigMapVolumeSource { name: names.config_map(), ..ConfigMapVolumeSource::default() }),
             ..Volume::default()
         },
-        Volume {
-            name: TMP_VOLUME.to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
+        Volume { name: TMP_VOLUME.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
     ];
     let mut claims = None;
     if ec.spec.storage.empty_dir {
@@ -236,10 +216,7 @@ pub fn statefulset(names: &Names, ec: &EtcdCluster, replicas: i32, image: String
             replicas: Some(replicas),
             service_name: Some(names.peer_service()),
             pod_management_policy: Some("Parallel".to_string()),
-            selector: LabelSelector {
-                match_labels: Some(names.selector_labels()),
-                ..LabelSelector::default()
-            },
+            selector: LabelSelector { match_labels: Some(names.selector_labels()), ..LabelSelector::default() },
             update_strategy: Some(StatefulSetUpdateStrategy {
                 type_: Some("RollingUpdate".to_string()),
                 ..StatefulSetUpdateStrategy::default()

@@ -31,7 +31,10 @@ impl Auth for AuthService {
         Ok(Response::new(AuthStatusResponse { header: Some(header), enabled: false, auth_revision: 0 }))
     }
 
-    async fn authenticate(&self, _r: GrpcRequest<AuthenticateRequest>) -> Result<Response<AuthenticateResponse>, Status> {
+    async fn authenticate(
+        &self,
+        _r: GrpcRequest<AuthenticateRequest>,
+    ) -> Result<Response<AuthenticateResponse>, Status> {
         Err(EtcdError::AuthNotEnabled.into())
     }
 
@@ -56,19 +59,31 @@ impl Auth for AuthService {
         Err(unsupported())
     }
 
-    async fn user_delete(&self, _r: GrpcRequest<AuthUserDeleteRequest>) -> Result<Response<AuthUserDeleteResponse>, Status> {
+    async fn user_delete(
+        &self,
+        _r: GrpcRequest<AuthUserDeleteRequest>,
+    ) -> Result<Response<AuthUserDeleteResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn user_change_password(&self, _r: GrpcRequest<AuthUserChangePasswordRequest>) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
+    async fn user_change_password(
+        &self,
+        _r: GrpcRequest<AuthUserChangePasswordRequest>,
+    ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn user_grant_role(&self, _r: GrpcRequest<AuthUserGrantRoleRequest>) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
+    async fn user_grant_role(
+        &self,
+        _r: GrpcRequest<AuthUserGrantRoleRequest>,
+    ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn user_revoke_role(&self, _r: GrpcRequest<AuthUserRevokeRoleRequest>) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
+    async fn user_revoke_role(
+        &self,
+        _r: GrpcRequest<AuthUserRevokeRoleRequest>,
+    ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
         Err(unsupported())
     }
 
@@ -84,15 +99,24 @@ impl Auth for AuthService {
         Err(unsupported())
     }
 
-    async fn role_delete(&self, _r: GrpcRequest<AuthRoleDeleteRequest>) -> Result<Response<AuthRoleDeleteResponse>, Status> {
+    async fn role_delete(
+        &self,
+        _r: GrpcRequest<AuthRoleDeleteRequest>,
+    ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn role_grant_permission(&self, _r: GrpcRequest<AuthRoleGrantPermissionRequest>) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
+    async fn role_grant_permission(
+        &self,
+        _r: GrpcRequest<AuthRoleGrantPermissionRequest>,
+    ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn role_revoke_permission(&self, _r: GrpcRequest<AuthRoleRevokePermissionRequest>) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
+    async fn role_revoke_permission(
+        &self,
+        _r: GrpcRequest<AuthRoleRevokePermissionRequest>,
+    ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
         Err(unsupported())
     }
 }

@@ -29,22 +29,37 @@ impl Cluster for ClusterService {
         Ok(Response::new(self.server.member_add(r.into_inner()).await?))
     }
 
-    async fn member_remove(&self, r: GrpcRequest<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
+    async fn member_remove(
+        &self,
+        r: GrpcRequest<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
         Ok(Response::new(self.server.member_remove(r.into_inner()).await?))
     }
 
-    async fn member_update(&self, r: GrpcRequest<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
+    async fn member_update(
+        &self,
+        r: GrpcRequest<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
         Ok(Response::new(self.server.member_update(r.into_inner()).await?))
     }
 
-    async fn member_list(&self, request: GrpcRequest<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        request: GrpcRequest<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         if request.into_inner().linearizable {
             self.server.read_barrier().await?;
         }
-        Ok(Response::new(MemberListResponse { header: self.server.cluster_header(), members: self.server.member_list() }))
+        Ok(Response::new(MemberListResponse {
+            header: self.server.cluster_header(),
+            members: self.server.member_list(),
+        }))
     }
 
-    async fn member_promote(&self, r: GrpcRequest<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
+    async fn member_promote(
+        &self,
+        r: GrpcRequest<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
         Ok(Response::new(self.server.member_promote(r.into_inner()).await?))
     }
 }

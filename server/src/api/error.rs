@@ -44,7 +44,9 @@ impl EtcdError {
             PeerUrlExists => (Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
             MemberExist => (Code::FailedPrecondition, "etcdserver: member ID already exist"),
             MemberNotLearner => (Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
-            LearnerNotReady => (Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
+            LearnerNotReady => {
+                (Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader")
+            }
             TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
             UnhealthyCluster => (Code::Unavailable, "etcdserver: unhealthy cluster"),
             // etcd's error map lacks this one, so clients see code Unknown.
@@ -53,7 +55,9 @@ impl EtcdError {
             ContextDeadline => (Code::Unknown, "context deadline exceeded"),
             StreamCustomSort => (Code::Unimplemented, "RangeStream does not support custom sort orders"),
             StreamRevisionFilters => (Code::Unimplemented, "RangeStream does not support revision filters"),
-            LeadershipTransferTimeout => (Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
+            LeadershipTransferTimeout => {
+                (Code::Unknown, "etcdserver: request timed out, leader transfer took too long")
+            }
             UnexpectedApplyResult => (Code::Internal, "unexpected apply result"),
         }
     }
@@ -72,9 +76,10 @@ impl From<ServiceError> for Status {
             return status;
         }
         if let ServiceError::Apply(ApplyError::Mvcc(m)) = &e
-            && matches!(m.as_ref(), MvccError::Storage(_) | MvccError::Corrupt(_)) {
-                tracing::error!(error = %m, "storage failure serving a request");
-            }
+            && matches!(m.as_ref(), MvccError::Storage(_) | MvccError::Corrupt(_))
+        {
+            tracing::error!(error = %m, "storage failure serving a request");
+        }
         EtcdError::from(&e).into()
     }
 }
@@ -104,38 +109,113 @@ mod tests {
             (EtcdError::KeyNotFound, "KeyNotFound", Code::InvalidArgument, "etcdserver: key not found"),
             (EtcdError::ValueProvided, "ValueProvided", Code::InvalidArgument, "etcdserver: value is provided"),
             (EtcdError::LeaseProvided, "LeaseProvided", Code::InvalidArgument, "etcdserver: lease is provided"),
-            (EtcdError::TooManyOps, "TooManyOps", Code::InvalidArgument, "etcdserver: too many operations in txn request"),
-            (EtcdError::DuplicateKey, "DuplicateKey", Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
-            (EtcdError::InvalidSortOption, "InvalidSortOption", Code::InvalidArgument, "etcdserver: invalid sort option"),
-            (EtcdError::Compacted, "Compacted", Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            (EtcdError::FutureRev, "FutureRev", Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
+            (
+                EtcdError::TooManyOps,
+                "TooManyOps",
+                Code::InvalidArgument,
+                "etcdserver: too many operations in txn request",
+            ),
+            (
+                EtcdError::DuplicateKey,
+                "DuplicateKey",
+                Code::InvalidArgument,
+                "etcdserver: duplicate key given in txn request",
+            ),
+            (
+                EtcdError::InvalidSortOption,
+                "InvalidSortOption",
+                Code::InvalidArgument,
+                "etcdserver: invalid sort option",
+            ),
+            (
+                EtcdError::Compacted,
+                "Compacted",
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            (
+                EtcdError::FutureRev,
+                "FutureRev",
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
             (EtcdError::NoSpace, "NoSpace", Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
             (EtcdError::LeaseNotFound, "LeaseNotFound", Code::NotFound, "etcdserver: requested lease not found"),
             (EtcdError::LeaseExist, "LeaseExist", Code::FailedPrecondition, "etcdserver: lease already exists"),
             (EtcdError::LeaseTtlTooLarge, "LeaseTtlTooLarge", Code::OutOfRange, "etcdserver: too large lease TTL"),
             (EtcdError::MemberNotFound, "MemberNotFound", Code::NotFound, "etcdserver: member not found"),
             (EtcdError::RequestTooLarge, "RequestTooLarge", Code::InvalidArgument, "etcdserver: request is too large"),
-            (EtcdError::AuthNotEnabled, "AuthNotEnabled", Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
+            (
+                EtcdError::AuthNotEnabled,
+                "AuthNotEnabled",
+                Code::FailedPrecondition,
+                "etcdserver: authentication is not enabled",
+            ),
             (EtcdError::NoLeader, "NoLeader", Code::Unavailable, "etcdserver: no leader"),
             (EtcdError::NotLeader, "NotLeader", Code::FailedPrecondition, "etcdserver: not leader"),
             (EtcdError::Stopped, "Stopped", Code::Unavailable, "etcdserver: server stopped"),
             (EtcdError::Timeout, "Timeout", Code::Unavailable, "etcdserver: request timed out"),
-            (EtcdError::BadLeaderTransferee, "BadLeaderTransferee", Code::FailedPrecondition, "etcdserver: bad leader transferee"),
+            (
+                EtcdError::BadLeaderTransferee,
+                "BadLeaderTransferee",
+                Code::FailedPrecondition,
+                "etcdserver: bad leader transferee",
+            ),
             (EtcdError::Corrupt, "Corrupt", Code::DataLoss, "etcdserver: corrupt cluster"),
             (EtcdError::NotCapable, "NotCapable", Code::FailedPrecondition, "etcdserver: not capable"),
             (EtcdError::LeaderChanged, "LeaderChanged", Code::Unavailable, "etcdserver: leader changed"),
-            (EtcdError::NotSupportedForLearner, "NotSupportedForLearner", Code::Unavailable, "etcdserver: rpc not supported for learner"),
-            (EtcdError::PeerUrlExists, "PeerUrlExists", Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
+            (
+                EtcdError::NotSupportedForLearner,
+                "NotSupportedForLearner",
+                Code::Unavailable,
+                "etcdserver: rpc not supported for learner",
+            ),
+            (
+                EtcdError::PeerUrlExists,
+                "PeerUrlExists",
+                Code::FailedPrecondition,
+                "etcdserver: Peer URLs already exists",
+            ),
             (EtcdError::MemberExist, "MemberExist", Code::FailedPrecondition, "etcdserver: member ID already exist"),
-            (EtcdError::MemberNotLearner, "MemberNotLearner", Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
-            (EtcdError::LearnerNotReady, "LearnerNotReady", Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
-            (EtcdError::TooManyLearners, "TooManyLearners", Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
+            (
+                EtcdError::MemberNotLearner,
+                "MemberNotLearner",
+                Code::FailedPrecondition,
+                "etcdserver: can only promote a learner member",
+            ),
+            (
+                EtcdError::LearnerNotReady,
+                "LearnerNotReady",
+                Code::FailedPrecondition,
+                "etcdserver: can only promote a learner member which is in sync with leader",
+            ),
+            (
+                EtcdError::TooManyLearners,
+                "TooManyLearners",
+                Code::FailedPrecondition,
+                "etcdserver: too many learner members in cluster",
+            ),
             (EtcdError::UnhealthyCluster, "UnhealthyCluster", Code::Unavailable, "etcdserver: unhealthy cluster"),
             (EtcdError::ContextDeadline, "ContextDeadline", Code::Unknown, "context deadline exceeded"),
-            (EtcdError::StreamCustomSort, "StreamCustomSort", Code::Unimplemented, "RangeStream does not support custom sort orders"),
-            (EtcdError::StreamRevisionFilters, "StreamRevisionFilters", Code::Unimplemented, "RangeStream does not support revision filters"),
+            (
+                EtcdError::StreamCustomSort,
+                "StreamCustomSort",
+                Code::Unimplemented,
+                "RangeStream does not support custom sort orders",
+            ),
+            (
+                EtcdError::StreamRevisionFilters,
+                "StreamRevisionFilters",
+                Code::Unimplemented,
+                "RangeStream does not support revision filters",
+            ),
             (EtcdError::UnexpectedApplyResult, "UnexpectedApplyResult", Code::Internal, "unexpected apply result"),
-            (EtcdError::LeadershipTransferTimeout, "LeadershipTransferTimeout", Code::Unknown, "etcdserver: request timed out, leader transfer took too long"),
+            (
+                EtcdError::LeadershipTransferTimeout,
+                "LeadershipTransferTimeout",
+                Code::Unknown,
+                "etcdserver: request timed out, leader transfer took too long",
+            ),
         ];
         assert_eq!(cases.len(), EtcdError::ALL.len(), "every variant is in the table");
         for (e, name, code, text) in cases {

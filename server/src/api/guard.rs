@@ -18,7 +18,8 @@ const REQUIRE_LEADER_KEY: &str = "hasleader";
 const HAS_LEADER: &str = "true";
 
 /// Methods a learner serves (Range only when serializable).
-const LEARNER_METHODS: &[&str] = &["/etcdserverpb.Maintenance/Status", "/etcdserverpb.Maintenance/Snapshot", "/etcdserverpb.KV/Range"];
+const LEARNER_METHODS: &[&str] =
+    &["/etcdserverpb.Maintenance/Status", "/etcdserverpb.Maintenance/Snapshot", "/etcdserverpb.KV/Range"];
 
 pub async fn check(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();

@@ -36,7 +36,10 @@ impl Kv for KvService {
 
     /// etcd 3.7's streamed range (kube-apiserver 1.37 lists with it when the
     /// server has it): chunks in key order, see `service::range_stream`.
-    async fn range_stream(&self, request: GrpcRequest<RangeRequest>) -> Result<Response<Self::RangeStreamStream>, Status> {
+    async fn range_stream(
+        &self,
+        request: GrpcRequest<RangeRequest>,
+    ) -> Result<Response<Self::RangeStreamStream>, Status> {
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::range_stream(&req)?;
@@ -55,7 +58,10 @@ impl Kv for KvService {
         Ok(Response::new(self.server.put(req).await?))
     }
 
-    async fn delete_range(&self, request: GrpcRequest<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
+    async fn delete_range(
+        &self,
+        request: GrpcRequest<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::delete_range(&req)?;

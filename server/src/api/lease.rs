@@ -7,8 +7,7 @@ use std::sync::Arc;
 use capstan_proto::etcdserverpb::lease_server::Lease;
 use capstan_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
-    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest,
-    LeaseTimeToLiveResponse,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use futures::Stream;
 use tokio_stream::StreamExt;
@@ -37,12 +36,18 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 
 #[tonic::async_trait]
 impl Lease for LeaseService {
-    async fn lease_grant(&self, request: GrpcRequest<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+    async fn lease_grant(
+        &self,
+        request: GrpcRequest<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
         self.server.check_quota(0).await?;
         Ok(Response::new(self.server.lease_grant(request.into_inner()).await?))
     }
 
-    async fn lease_revoke(&self, request: GrpcRequest<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+    async fn lease_revoke(
+        &self,
+        request: GrpcRequest<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
         Ok(Response::new(self.server.lease_revoke(request.into_inner()).await?))
     }
 
@@ -72,7 +77,10 @@ impl Lease for LeaseService {
         Ok(Response::new(self.server.time_to_live(request.into_inner()).await?))
     }
 
-    async fn lease_leases(&self, _request: GrpcRequest<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
+    async fn lease_leases(
+        &self,
+        _request: GrpcRequest<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
         Ok(Response::new(self.server.lease_leases()))
     }
 }

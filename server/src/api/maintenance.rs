@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use capstan_proto::etcdserverpb::maintenance_server::Maintenance;
 use capstan_proto::etcdserverpb::{
-    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest,
-    DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
-    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest, DowngradeResponse,
+    HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest,
+    SnapshotResponse, StatusRequest, StatusResponse,
 };
 use futures::Stream;
 use tonic::{Request as GrpcRequest, Response, Status};
@@ -47,7 +47,10 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(status))
     }
 
-    async fn defragment(&self, _request: GrpcRequest<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(
+        &self,
+        _request: GrpcRequest<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
         let engine = self.server.engine().clone();
         tracing::info!("defragment (full compaction) started");
         tokio::task::spawn_blocking(move || engine.compact_all())
@@ -65,7 +68,8 @@ impl Maintenance for MaintenanceService {
 
     async fn hash_kv(&self, request: GrpcRequest<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
         let req = request.into_inner();
-        let (hash, hash_revision, compact_revision) = crate::service::blocking(|| self.server.kv().hash_kv(req.revision))?;
+        let (hash, hash_revision, compact_revision) =
+            crate::service::blocking(|| self.server.kv().hash_kv(req.revision))?;
         Ok(Response::new(HashKvResponse { header: self.header(), hash, compact_revision, hash_revision }))
     }
 
@@ -80,7 +84,10 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn move_leader(&self, request: GrpcRequest<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+    async fn move_leader(
+        &self,
+        request: GrpcRequest<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
         let req = request.into_inner();
         self.server.move_leader(req.target_id).await?;
         // etcd answers an empty response, without a header.

@@ -24,7 +24,8 @@ use tonic::{Request, Response, Status};
 
 use crate::membership::MemberTable;
 use crate::peer::{
-    CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, CLUSTER_MISMATCH_TEXT, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE, REMOVED_TEXT,
+    CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, CLUSTER_MISMATCH_TEXT, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE,
+    REMOVED_TEXT,
 };
 use crate::service::{EtcdError, Server, ServiceError};
 
@@ -61,7 +62,8 @@ const OPEN_RPC: &str = "Members";
 /// peer TLS this keeps out callers that do not know the cluster id, not
 /// ones that do (it is in every client response header).
 fn admission(own: u64, members: &MemberTable, metadata: &MetadataMap, rpc: &str) -> Result<(), Status> {
-    let hex = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok()).and_then(|s| u64::from_str_radix(s, 16).ok());
+    let hex =
+        |name: &str| metadata.get(name).and_then(|v| v.to_str().ok()).and_then(|s| u64::from_str_radix(s, 16).ok());
     // 0: a member that does not know the cluster id yet.
     let cluster = hex(CLUSTER_ID_HEADER).unwrap_or(0);
     let anonymous_ok = cluster == 0 && rpc == OPEN_RPC;
@@ -145,7 +147,10 @@ impl Peer for PeerService {
         Ok(Response::new(ReadIndexResponse { index }))
     }
 
-    async fn lease_keep_alive(&self, request: Request<LeaseKeepAliveRequest>) -> Result<Response<LeaseKeepAliveResponse>, Status> {
+    async fn lease_keep_alive(
+        &self,
+        request: Request<LeaseKeepAliveRequest>,
+    ) -> Result<Response<LeaseKeepAliveResponse>, Status> {
         self.admit(&request, "LeaseKeepAlive")?;
         self.require_leader()?;
         let id = request.into_inner().id;
@@ -169,7 +174,13 @@ impl Peer for PeerService {
             .server
             .member_list()
             .into_iter()
-            .map(|m| PeerMember { id: m.id, name: m.name, peer_urls: m.peer_ur_ls, client_urls: m.client_ur_ls, is_learner: m.is_learner })
+            .map(|m| PeerMember {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_ur_ls,
+                client_urls: m.client_ur_ls,
+                is_learner: m.is_learner,
+            })
             .collect();
         Ok(Response::new(MembersResponse {
             cluster_id: self.server.headers().cluster_id(),
@@ -184,25 +195,37 @@ impl Peer for PeerService {
         Ok(Response::new(self.server.leader_member_add(request.into_inner()).await.map_err(refuse)?))
     }
 
-    async fn member_remove(&self, request: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
+    async fn member_remove(
+        &self,
+        request: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
         self.admit(&request, "MemberRemove")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_remove(request.into_inner()).await.map_err(refuse)?))
     }
 
-    async fn member_update(&self, request: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
+    async fn member_update(
+        &self,
+        request: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
         self.admit(&request, "MemberUpdate")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_update(request.into_inner()).await.map_err(refuse)?))
     }
 
-    async fn member_promote(&self, request: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
+    async fn member_promote(
+        &self,
+        request: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
         self.admit(&request, "MemberPromote")?;
         self.require_leader()?;
         Ok(Response::new(self.server.leader_member_promote(request.into_inner()).await.map_err(refuse)?))
     }
 
-    async fn hold_election(&self, request: Request<HoldElectionRequest>) -> Result<Response<HoldElectionResponse>, Status> {
+    async fn hold_election(
+        &self,
+        request: Request<HoldElectionRequest>,
+    ) -> Result<Response<HoldElectionResponse>, Status> {
         self.admit(&request, "HoldElection")?;
         let millis = request.into_inner().millis;
         let rc = self.server.raft().runtime_config();
@@ -257,8 +280,20 @@ mod tests {
     }
 
     const RPCS: [&str; 14] = [
-        "AppendEntries", "Vote", "InstallSnapshot", "Propose", "ReadIndex", "LeaseKeepAlive", "LeaseTimeToLive",
-        "Members", "MemberAdd", "MemberRemove", "MemberUpdate", "MemberPromote", "HoldElection", "Campaign",
+        "AppendEntries",
+        "Vote",
+        "InstallSnapshot",
+        "Propose",
+        "ReadIndex",
+        "LeaseKeepAlive",
+        "LeaseTimeToLive",
+        "Members",
+        "MemberAdd",
+        "MemberRemove",
+        "MemberUpdate",
+        "MemberPromote",
+        "HoldElection",
+        "Campaign",
     ];
 
     /// R8: a caller naming no cluster (no header, or 0 as a member that does

@@ -144,8 +144,10 @@ impl Recipes {
 
     /// Deletes `key` if it is still the one created at `rev` (Resign).
     async fn delete_if_created_at(&self, key: &[u8], rev: i64) -> Result<TxnResponse, Status> {
-        let delete = op(request_op::Request::RequestDeleteRange(DeleteRangeRequest { key: key.to_vec(), ..Default::default() }));
-        self.txn(TxnRequest { compare: vec![create_revision_is(key, rev)], success: vec![delete], failure: vec![] }).await
+        let delete =
+            op(request_op::Request::RequestDeleteRange(DeleteRangeRequest { key: key.to_vec(), ..Default::default() }));
+        self.txn(TxnRequest { compare: vec![create_revision_is(key, rev)], success: vec![delete], failure: vec![] })
+            .await
     }
 
     /// Waits for a DELETE of `key` at or after revision `rev` (`waitDelete`).
@@ -155,7 +157,9 @@ impl Recipes {
             .watch(WatchSpec { key: key.to_vec(), start_revision: rev, no_put: true, ..Default::default() })
             .map_err(|e| Status::unavailable(e.to_string()))?;
         loop {
-            let Some(delivery) = stream.recv().await else { return Err(Status::unavailable("etcdserver: server stopped")) };
+            let Some(delivery) = stream.recv().await else {
+                return Err(Status::unavailable("etcdserver: server stopped"));
+            };
             if delivery.compact_revision != 0 {
                 return Err(super::error::EtcdError::Compacted.into());
             }
@@ -186,7 +190,11 @@ impl Recipes {
         let get = op(request_op::Request::RequestRange(RangeRequest { key: my_key.clone(), ..Default::default() }));
         let owner = op(request_op::Request::RequestRange(by_create(&prefix, true, 0)));
         let resp = self
-            .txn(TxnRequest { compare: vec![create_revision_is(&my_key, 0)], success: vec![put, owner.clone()], failure: vec![get, owner] })
+            .txn(TxnRequest {
+                compare: vec![create_revision_is(&my_key, 0)],
+                success: vec![put, owner.clone()],
+                failure: vec![get, owner],
+            })
             .await?;
         let mut my_rev = resp.header.as_ref().map_or(0, |h| h.revision);
         if !resp.succeeded {
@@ -212,13 +220,25 @@ impl Recipes {
 
     /// `concurrency.Election.Campaign`: returns once this lease leads `name`.
     /// Returns (key, create revision, header).
-    pub async fn campaign(&self, name: &[u8], lease: i64, value: &[u8]) -> Result<(Vec<u8>, i64, Option<ResponseHeader>), Status> {
+    pub async fn campaign(
+        &self,
+        name: &[u8],
+        lease: i64,
+        value: &[u8],
+    ) -> Result<(Vec<u8>, i64, Option<ResponseHeader>), Status> {
         let mut prefix = name.to_vec();
         prefix.push(b'/');
         let key = session_key(&prefix, lease);
-        let put = op(request_op::Request::RequestPut(PutRequest { key: key.clone(), value: value.to_vec(), lease, ..Default::default() }));
+        let put = op(request_op::Request::RequestPut(PutRequest {
+            key: key.clone(),
+            value: value.to_vec(),
+            lease,
+            ..Default::default()
+        }));
         let get = op(request_op::Request::RequestRange(RangeRequest { key: key.clone(), ..Default::default() }));
-        let resp = self.txn(TxnRequest { compare: vec![create_revision_is(&key, 0)], success: vec![put], failure: vec![get] }).await?;
+        let resp = self
+            .txn(TxnRequest { compare: vec![create_revision_is(&key, 0)], success: vec![put], failure: vec![get] })
+            .await?;
         let mut rev = resp.header.as_ref().map_or(0, |h| h.revision);
         if !resp.succeeded {
             let existing = range_kvs(&resp, 0);
@@ -242,9 +262,22 @@ impl Recipes {
     }
 
     /// `Election.Proclaim`: a new value from the current leader.
-    pub async fn proclaim(&self, key: &[u8], rev: i64, lease: i64, value: &[u8]) -> Result<Option<ResponseHeader>, Status> {
-        let put = op(request_op::Request::RequestPut(PutRequest { key: key.to_vec(), value: value.to_vec(), lease, ..Default::default() }));
-        let resp = self.txn(TxnRequest { compare: vec![create_revision_is(key, rev)], success: vec![put], failure: vec![] }).await?;
+    pub async fn proclaim(
+        &self,
+        key: &[u8],
+        rev: i64,
+        lease: i64,
+        value: &[u8],
+    ) -> Result<Option<ResponseHeader>, Status> {
+        let put = op(request_op::Request::RequestPut(PutRequest {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            lease,
+            ..Default::default()
+        }));
+        let resp = self
+            .txn(TxnRequest { compare: vec![create_revision_is(key, rev)], success: vec![put], failure: vec![] })
+            .await?;
         if !resp.succeeded {
             return Err(Status::unknown(NOT_LEADER));
         }
@@ -269,7 +302,11 @@ impl Recipes {
 
     /// `Election.Observe`: sends every leader (and every value a leader
     /// proclaims) of `name` to `tx` until the receiver goes away.
-    pub async fn observe(&self, name: &[u8], tx: tokio::sync::mpsc::Sender<(KeyValue, Option<ResponseHeader>)>) -> Result<(), Status> {
+    pub async fn observe(
+        &self,
+        name: &[u8],
+        tx: tokio::sync::mpsc::Sender<(KeyValue, Option<ResponseHeader>)>,
+    ) -> Result<(), Status> {
         let mut prefix = name.to_vec();
         prefix.push(b'/');
         loop {
@@ -281,7 +318,13 @@ impl Recipes {
                     let rev = resp.header.as_ref().map_or(0, |h| h.revision);
                     let mut stream = self.server.hub().open_stream();
                     stream
-                        .watch(WatchSpec { key: prefix.clone(), range_end: prefix_end(&prefix), start_revision: rev, no_delete: true, ..Default::default() })
+                        .watch(WatchSpec {
+                            key: prefix.clone(),
+                            range_end: prefix_end(&prefix),
+                            start_revision: rev,
+                            no_delete: true,
+                            ..Default::default()
+                        })
                         .map_err(|e| Status::unavailable(e.to_string()))?;
                     loop {
                         let Some(d) = stream.recv().await else { return Ok(()) };

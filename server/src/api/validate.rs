@@ -167,7 +167,9 @@ mod tests {
         }
     }
     fn txn_op(success: Vec<RequestOp>, failure: Vec<RequestOp>) -> RequestOp {
-        RequestOp { request: Some(request_op::Request::RequestTxn(TxnRequest { success, failure, ..Default::default() })) }
+        RequestOp {
+            request: Some(request_op::Request::RequestTxn(TxnRequest { success, failure, ..Default::default() })),
+        }
     }
 
     #[test]

@@ -93,7 +93,11 @@ enum Step {
 }
 
 impl Session {
-    fn run(mut self, mut inbound: Streaming<WatchRequest>, period: Duration) -> impl Stream<Item = Result<WatchResponse, Status>> {
+    fn run(
+        mut self,
+        mut inbound: Streaming<WatchRequest>,
+        period: Duration,
+    ) -> impl Stream<Item = Result<WatchResponse, Status>> {
         async_stream::stream! {
             tracing::debug!(stream = ?self.stream, "watch stream opened");
             let mut inbound_open = true;
@@ -189,7 +193,12 @@ impl Session {
                 if c.fragment {
                     self.fragment.insert(id);
                 }
-                WatchResponse { header: Some(self.headers.header(rev)), watch_id: id, created: true, ..Default::default() }
+                WatchResponse {
+                    header: Some(self.headers.header(rev)),
+                    watch_id: id,
+                    created: true,
+                    ..Default::default()
+                }
             }
             Err(e) => {
                 if e != WatchError::Stopped {
@@ -248,11 +257,7 @@ impl Session {
                 *idle = false;
             }
         }
-        if self.fragment.contains(&d.watch_id) {
-            Ok(fragments(resp, self.fragment_threshold))
-        } else {
-            Ok(vec![resp])
-        }
+        if self.fragment.contains(&d.watch_id) { Ok(fragments(resp, self.fragment_threshold)) } else { Ok(vec![resp]) }
     }
 }
 
@@ -309,7 +314,6 @@ fn fragments(mut resp: WatchResponse, limit: usize) -> Vec<WatchResponse> {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -393,7 +397,11 @@ mod tests {
         }
 
         async fn recv(&mut self) -> WatchResponse {
-            tokio::time::timeout(WAIT, self.rx.message()).await.expect("timed out").expect("stream error").expect("stream ended")
+            tokio::time::timeout(WAIT, self.rx.message())
+                .await
+                .expect("timed out")
+                .expect("stream error")
+                .expect("stream ended")
         }
 
         async fn create(&mut self, c: WatchCreateRequest) -> WatchResponse {
@@ -493,10 +501,8 @@ mod tests {
         let e = env(WatchConfig::default()).await;
         let mut c = e.client().await;
         let prev = c.create(WatchCreateRequest { prev_kv: true, ..on("k", "") }).await.watch_id;
-        let puts_only = c
-            .create(WatchCreateRequest { filters: vec![FilterType::Nodelete as i32], ..on("k", "") })
-            .await
-            .watch_id;
+        let puts_only =
+            c.create(WatchCreateRequest { filters: vec![FilterType::Nodelete as i32], ..on("k", "") }).await.watch_id;
         let r1 = e.put("k", "v1");
         let r2 = e.put("k", "v2");
         let r3 = e.commit(|a| {
@@ -513,7 +519,14 @@ mod tests {
         let pk = |i: usize| p[i].prev_kv.clone().unwrap();
         assert_eq!(
             pk(1),
-            KeyValue { key: b"k".to_vec(), create_revision: r1, mod_revision: r1, version: 1, value: b"v1".to_vec(), lease: 0 }
+            KeyValue {
+                key: b"k".to_vec(),
+                create_revision: r1,
+                mod_revision: r1,
+                version: 1,
+                value: b"v1".to_vec(),
+                lease: 0
+            }
         );
         assert_eq!((p[2].r#type, pk(2).value, pk(2).mod_revision), (EventType::Delete as i32, b"v2".to_vec(), r2));
         assert_eq!(p[2].kv.as_ref().unwrap().mod_revision, r3);
@@ -562,7 +575,8 @@ mod tests {
             kv: Some(KeyValue { key: vec![b'k'], value: vec![0; n], mod_revision: 2, ..Default::default() }),
             ..Default::default()
         };
-        let resp = WatchResponse { watch_id: 3, events: vec![ev(100), ev(100), ev(100), ev(500)], ..Default::default() };
+        let resp =
+            WatchResponse { watch_id: 3, events: vec![ev(100), ev(100), ev(100), ev(500)], ..Default::default() };
         let whole = fragments(resp.clone(), resp.encoded_len() + 1);
         assert_eq!(whole.len(), 1, "below the limit: unchanged");
         let parts = fragments(resp.clone(), 250);

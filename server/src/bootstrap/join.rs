@@ -85,7 +85,8 @@ pub(super) async fn find_self(config: &Config) -> anyhow::Result<(u64, u64)> {
                 );
                 return Ok((me.id, resp.cluster_id));
             }
-            let known: Vec<String> = resp.members.iter().map(|m| format!("{}={}", m.name, m.peer_urls.join(","))).collect();
+            let known: Vec<String> =
+                resp.members.iter().map(|m| format!("{}={}", m.name, m.peer_urls.join(","))).collect();
             bail!(
                 "error validating peerURLs: member with peer URLs {} is not in the running cluster {:x} (members: {}); add it first with `etcdctl member add`",
                 own.join(","),

@@ -57,9 +57,7 @@ impl Config {
 
     /// The WAL directory: `--wal-dir`, else `<data-dir>/member/wal`.
     pub fn wal_dir_effective(&self) -> PathBuf {
-        self.wal_dir
-            .clone()
-            .unwrap_or_else(|| self.member_dir().join("wal"))
+        self.wal_dir.clone().unwrap_or_else(|| self.member_dir().join("wal"))
     }
 
     /// `<data-dir>/member/snap`.
@@ -71,40 +69,28 @@ impl Config {
     /// a plain non-negative integer is hours, otherwise a Go duration
     /// (`30m`, `1h30m`); in revision mode an integer revision count. Zero disables.
     pub fn auto_compaction(&self) -> Result<AutoCompaction, ConfigError> {
-        let raw = if self.auto_compaction_retention.is_empty() {
-            "0"
-        } else {
-            &self.auto_compaction_retention
-        };
+        let raw = if self.auto_compaction_retention.is_empty() { "0" } else { &self.auto_compaction_retention };
         let invalid = |reason: String| ConfigError::InvalidValue {
             key: "--auto-compaction-retention".to_string(),
             value: raw.to_string(),
             origin: String::new(),
             reason,
         };
-        let hours_or_count = if raw.bytes().all(|b| b.is_ascii_digit()) {
-            raw.parse::<u64>().ok()
-        } else {
-            None
-        };
+        let hours_or_count = if raw.bytes().all(|b| b.is_ascii_digit()) { raw.parse::<u64>().ok() } else { None };
         match (self.auto_compaction_mode, hours_or_count) {
             (_, Some(0)) => Ok(AutoCompaction::Disabled),
             (CompactionMode::Revision, Some(n)) => Ok(AutoCompaction::Revision(n)),
-            (CompactionMode::Revision, None) => Err(invalid(
-                "revision mode needs a number of revisions to keep".to_string(),
-            )),
+            (CompactionMode::Revision, None) => {
+                Err(invalid("revision mode needs a number of revisions to keep".to_string()))
+            }
             (CompactionMode::Periodic, Some(h)) => h
                 .checked_mul(3600)
                 .map(|s| AutoCompaction::Periodic(Duration::from_secs(s)))
                 .ok_or_else(|| invalid("value out of range".to_string())),
             (CompactionMode::Periodic, None) => {
-                let d = parse_go_duration(raw)
-                    .map_err(|e| invalid(format!("error parsing CompactionRetention: {e}")))?;
-                Ok(if d.is_zero() {
-                    AutoCompaction::Disabled
-                } else {
-                    AutoCompaction::Periodic(d)
-                })
+                let d =
+                    parse_go_duration(raw).map_err(|e| invalid(format!("error parsing CompactionRetention: {e}")))?;
+                Ok(if d.is_zero() { AutoCompaction::Disabled } else { AutoCompaction::Periodic(d) })
             }
         }
     }
@@ -116,15 +102,10 @@ impl Config {
         if let Some(v) = self.feature_gates.get(gate) {
             return *v;
         }
-        let Some((_, default, stage, _)) = FEATURE_GATES.iter().find(|(n, _, _, _)| *n == gate)
-        else {
+        let Some((_, default, stage, _)) = FEATURE_GATES.iter().find(|(n, _, _, _)| *n == gate) else {
             return false;
         };
-        let all = if *stage == "ALPHA" {
-            "AllAlpha"
-        } else {
-            "AllBeta"
-        };
+        let all = if *stage == "ALPHA" { "AllAlpha" } else { "AllBeta" };
         self.feature_gates.get(all).copied().unwrap_or(*default)
     }
 
@@ -208,11 +189,7 @@ impl Config {
         let mut options = BTreeMap::new();
         for opt in parts {
             let pair: Vec<&str> = opt.split('=').collect();
-            if pair.len() != 2
-                || options
-                    .insert(pair[0].to_string(), pair[1].to_string())
-                    .is_some()
-            {
+            if pair.len() != 2 || options.insert(pair[0].to_string(), pair[1].to_string()).is_some() {
                 return Err(invalid());
             }
         }
@@ -226,28 +203,16 @@ impl Config {
 
     /// `--log-rotation-config-json` parsed (JSON, as etcd reads it).
     pub fn log_rotation(&self) -> Result<LogRotation, ConfigError> {
-        let value: Value = serde_yaml::from_str(&self.log_rotation_config_json).map_err(|e| {
-            ConfigError::Invalid(format!("improperly formatted log rotation config: {e}"))
-        })?;
+        let value: Value = serde_yaml::from_str(&self.log_rotation_config_json)
+            .map_err(|e| ConfigError::Invalid(format!("improperly formatted log rotation config: {e}")))?;
         let Value::Mapping(map) = value else {
-            return Err(ConfigError::Invalid(
-                "invalid log rotation config: expected a JSON object".to_string(),
-            ));
+            return Err(ConfigError::Invalid("invalid log rotation config: expected a JSON object".to_string()));
         };
-        let mut rot = LogRotation {
-            max_size_mb: 0,
-            max_age_days: 0,
-            max_backups: 0,
-            local_time: false,
-            compress: false,
-        };
+        let mut rot =
+            LogRotation { max_size_mb: 0, max_age_days: 0, max_backups: 0, local_time: false, compress: false };
         for (k, v) in &map {
             let key = k.as_str().unwrap_or("");
-            let bad = || {
-                ConfigError::Invalid(format!(
-                    "invalid log rotation config: bad value for {key:?}"
-                ))
-            };
+            let bad = || ConfigError::Invalid(format!("invalid log rotation config: bad value for {key:?}"));
             match key.to_ascii_lowercase().as_str() {
                 "maxsize" => rot.max_size_mb = v.as_i64().ok_or_else(bad)?,
                 "maxage" => rot.max_age_days = v.as_i64().ok_or_else(bad)?,

@@ -19,24 +19,12 @@ pub(super) const FEATURE_GATES: &[(&str, bool, &str, Support)] = &[
 
 /// etcd 3.6's boolean `experimental-*` flags that became feature gates.
 pub(super) const EXPERIMENTAL_GATE_FLAGS: &[(&str, &str)] = &[
-    (
-        "experimental-stop-grpc-service-on-defrag",
-        "StopGRPCServiceOnDefrag",
-    ),
+    ("experimental-stop-grpc-service-on-defrag", "StopGRPCServiceOnDefrag"),
     ("experimental-initial-corrupt-check", "InitialCorruptCheck"),
-    (
-        "experimental-compact-hash-check-enabled",
-        "CompactHashCheck",
-    ),
-    (
-        "experimental-txn-mode-write-with-shared-buffer",
-        "TxnModeWriteWithSharedBuffer",
-    ),
+    ("experimental-compact-hash-check-enabled", "CompactHashCheck"),
+    ("experimental-txn-mode-write-with-shared-buffer", "TxnModeWriteWithSharedBuffer"),
     ("experimental-enable-lease-checkpoint", "LeaseCheckpoint"),
-    (
-        "experimental-enable-lease-checkpoint-persist",
-        "LeaseCheckpointPersist",
-    ),
+    ("experimental-enable-lease-checkpoint-persist", "LeaseCheckpointPersist"),
 ];
 
 /// etcd 3.6's renamed flags: (old, new, copy old value into new field).

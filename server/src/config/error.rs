@@ -29,23 +29,14 @@ pub enum ConfigError {
     /// A value that does not parse for its flag. `key` is `--flag`,
     /// `ETCD_FLAG` or the YAML key; `origin` is empty or ` in <file>`.
     #[error("invalid value {value:?} for {key}{origin}: {reason}")]
-    InvalidValue {
-        key: String,
-        value: String,
-        origin: String,
-        reason: String,
-    },
+    InvalidValue { key: String, value: String, origin: String, reason: String },
     /// A config-file key that is no etcd option.
     #[error("unknown key {key:?} in {path}")]
     UnknownKey { key: String, path: String },
     /// The same option given twice in one file with different values
     /// (e.g. flat `cert-file` and `client-transport-security.cert-file`).
     #[error("{first:?} and {second:?} in {path} set the same option to different values")]
-    ConflictingKeys {
-        first: String,
-        second: String,
-        path: String,
-    },
+    ConflictingKeys { first: String, second: String, path: String },
     /// The config file could not be read.
     #[error("cannot read config file {path}: {source}")]
     ReadFile {
@@ -61,11 +52,7 @@ pub enum ConfigError {
     ConflictingFlags { old: String, new: String },
     /// A URL that is not `scheme://host:port` with an etcd scheme.
     #[error("invalid URL {url:?} in --{flag}: {reason}")]
-    InvalidUrl {
-        flag: String,
-        url: String,
-        reason: String,
-    },
+    InvalidUrl { flag: String, url: String, reason: String },
     /// A listen URL whose host is a name rather than an IP (only `localhost` is allowed).
     #[error("expected IP in URL for binding ({url})")]
     BindUrlNotIp { url: String },
@@ -108,9 +95,7 @@ impl ConfigError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ConfigError::Help(_) | ConfigError::Version(_) => 0,
-            ConfigError::UnknownFlag(_)
-            | ConfigError::MissingValue(_)
-            | ConfigError::BadFlagSyntax(_) => 2,
+            ConfigError::UnknownFlag(_) | ConfigError::MissingValue(_) | ConfigError::BadFlagSyntax(_) => 2,
             _ => 1,
         }
     }

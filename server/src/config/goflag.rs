@@ -7,10 +7,7 @@ use super::*;
 // ---------------------------------------------------------------------------
 
 pub(super) fn parse_command_line(args: &[String]) -> Result<CommandLine, ConfigError> {
-    let mut out = CommandLine {
-        sets: Vec::new(),
-        version: false,
-    };
+    let mut out = CommandLine { sets: Vec::new(), version: false };
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -98,11 +95,7 @@ pub(super) fn parse_go_uint(v: &str, bits: u32) -> Result<u64, String> {
         (v, 10)
     };
     // Go allows underscores between digits only when the base comes from a prefix.
-    let cleaned: String = if radix != 10 {
-        digits.replace('_', "")
-    } else {
-        digits.to_string()
-    };
+    let cleaned: String = if radix != 10 { digits.replace('_', "") } else { digits.to_string() };
     // (after the prefix: "0x_ff" is fine, "0xff_" and "0x__f" are not).
     if cleaned.is_empty()
         || !cleaned.chars().all(|c| c.is_digit(radix))
@@ -124,13 +117,8 @@ pub(super) fn parse_go_int(v: &str) -> Result<i64, String> {
         Some(r) => (true, r),
         None => (false, v.strip_prefix('+').unwrap_or(v)),
     };
-    let magnitude = parse_go_uint(rest, 64).map_err(|e| {
-        if e == "value out of range" {
-            e
-        } else {
-            "expected an integer".to_string()
-        }
-    })?;
+    let magnitude = parse_go_uint(rest, 64)
+        .map_err(|e| if e == "value out of range" { e } else { "expected an integer".to_string() })?;
     if neg {
         if magnitude > i64::MAX as u64 + 1 {
             return Err("value out of range".to_string());
@@ -162,18 +150,14 @@ pub fn parse_go_duration(v: &str) -> Result<Duration, String> {
         s = &s[int_end..];
         let mut frac_part = "";
         if let Some(rest) = s.strip_prefix('.') {
-            let end = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
+            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
             frac_part = &rest[..end];
             s = &rest[end..];
         }
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(invalid());
         }
-        let unit_end = s
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
+        let unit_end = s.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(s.len());
         let unit = &s[..unit_end];
         s = &s[unit_end..];
         let unit_ns: u128 = match unit {
@@ -186,11 +170,7 @@ pub fn parse_go_duration(v: &str) -> Result<Duration, String> {
             "h" => 3_600 * 1_000_000_000,
             other => return Err(format!("time: unknown unit {other:?} in duration {v:?}")),
         };
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
+        let whole: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
         let mut value = whole.checked_mul(unit_ns).ok_or_else(invalid)?;
         let mut scale: u128 = 1;
         let mut frac: u128 = 0;
@@ -253,11 +233,7 @@ pub(super) fn parse_semver(v: &str) -> Result<(u64, u64, u64), String> {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     let bad = || "expected a version like 3.6.6".to_string();
-    if parts.len() != 3
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
         return Err(bad());
     }
     let n = |s: &str| s.parse::<u64>().map_err(|_| bad());

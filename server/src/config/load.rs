@@ -25,9 +25,7 @@ impl Config {
     /// `--help`/`--version` come back as [`LoadOutcome::Exit`] with the text
     /// to print on stdout before exiting 0.
     pub fn load() -> Result<LoadOutcome, ConfigError> {
-        let args: Vec<String> = std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
         let mut cfg = match Config::from_args_env(args, |key| std::env::var(key).ok()) {
             Ok(cfg) => cfg,
             Err(ConfigError::Help(text) | ConfigError::Version(text)) => {
@@ -82,19 +80,15 @@ impl Config {
             let emulated = if from_flags.is_explicitly_set("emulated-etcd-version") {
                 from_flags.emulated_etcd_version.clone()
             } else {
-                env(&env_var_name("emulated-etcd-version"))
-                    .unwrap_or_else(|| DEFAULT_EMULATED_ETCD_VERSION.to_string())
+                env(&env_var_name("emulated-etcd-version")).unwrap_or_else(|| DEFAULT_EMULATED_ETCD_VERSION.to_string())
             };
             return Err(ConfigError::Version(version_text(&emulated)));
         }
 
         // The config file is decided first: if there is one, the other flags
         // and the environment are not used at all.
-        let file = from_flags
-            .config_file
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
-            .or_else(|| env(CONFIG_FILE_ENV));
+        let file =
+            from_flags.config_file.as_ref().map(|p| p.to_string_lossy().into_owned()).or_else(|| env(CONFIG_FILE_ENV));
 
         let mut cfg = match file {
             Some(_) => Config::table_defaults(),
@@ -102,11 +96,8 @@ impl Config {
         };
         match file {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
-                        path: path.clone(),
-                        source,
-                    })?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::ReadFile { path: path.clone(), source })?;
                 cfg.apply_yaml(&text, &path)?;
                 cfg.config_file = Some(PathBuf::from(&path));
                 cfg.info(format!(
@@ -144,8 +135,7 @@ impl Config {
                         "cannot set special environment variable ETCD_VERSION (value {v:?}); ignoring it"
                     ));
                 }
-                let mut names: Vec<&'static Flag> =
-                    FLAGS.iter().filter(|f| f.scope == Scope::All).collect();
+                let mut names: Vec<&'static Flag> = FLAGS.iter().filter(|f| f.scope == Scope::All).collect();
                 names.sort_by_key(|f| f.name);
                 for flag in names {
                     let key = env_var_name(flag.name);
@@ -158,14 +148,8 @@ impl Config {
                         continue;
                     }
                     cfg.apply(flag, &value, Source::Env(&key))?;
-                    let shown = if flag.name.contains("password") {
-                        "<redacted>"
-                    } else {
-                        value.as_str()
-                    };
-                    cfg.info(format!(
-                        "recognized and used environment variable {key}={shown}"
-                    ));
+                    let shown = if flag.name.contains("password") { "<redacted>" } else { value.as_str() };
+                    cfg.info(format!("recognized and used environment variable {key}={shown}"));
                 }
                 cfg.finish(false)?;
             }
@@ -211,46 +195,26 @@ impl Config {
         let mut cfg = Config::blank();
         // An empty default is the blank value already (and etcd refuses an
         // explicit empty URL list, so it must not go through the setter).
-        for flag in FLAGS
-            .iter()
-            .filter(|f| f.ty != Ty::Ignored && !f.default.is_empty())
-        {
+        for flag in FLAGS.iter().filter(|f| f.ty != Ty::Ignored && !f.default.is_empty()) {
             if let Err(e) = (flag.set)(&mut cfg, flag.default) {
-                unreachable!(
-                    "default {:?} of --{} does not parse: {e}",
-                    flag.default, flag.name
-                );
+                unreachable!("default {:?} of --{} does not parse: {e}", flag.default, flag.name);
             }
         }
         cfg
     }
 
     pub(super) fn info(&mut self, message: String) {
-        self.notices.push(Notice {
-            level: NoticeLevel::Info,
-            message,
-        });
+        self.notices.push(Notice { level: NoticeLevel::Info, message });
     }
 
     pub(super) fn warn(&mut self, message: String) {
-        self.notices.push(Notice {
-            level: NoticeLevel::Warn,
-            message,
-        });
+        self.notices.push(Notice { level: NoticeLevel::Warn, message });
     }
 
     /// Stores one value through its flag's setter.
-    pub(super) fn apply(
-        &mut self,
-        flag: &Flag,
-        value: &str,
-        source: Source<'_>,
-    ) -> Result<(), ConfigError> {
+    pub(super) fn apply(&mut self, flag: &Flag, value: &str, source: Source<'_>) -> Result<(), ConfigError> {
         if flag.ty == Ty::Ignored {
-            self.warn(format!(
-                "flag is no longer supported - ignoring: --{}",
-                flag.name
-            ));
+            self.warn(format!("flag is no longer supported - ignoring: --{}", flag.name));
             return Ok(());
         }
         (flag.set)(self, value).map_err(|reason| {
@@ -259,15 +223,9 @@ impl Config {
                 Source::Env(k) => (k.to_string(), String::new()),
                 Source::File { path, key } => (key.to_string(), format!(" in {path}")),
             };
-            ConfigError::InvalidValue {
-                key,
-                value: value.to_string(),
-                origin,
-                reason,
-            }
+            ConfigError::InvalidValue { key, value: value.to_string(), origin, reason }
         })?;
-        self.explicit
-            .insert(flag.name.to_string(), value.to_string());
+        self.explicit.insert(flag.name.to_string(), value.to_string());
         Ok(())
     }
 
@@ -275,19 +233,16 @@ impl Config {
     /// from other values, deprecated-flag migration and feature gates.
     pub(super) fn finish(&mut self, from_file: bool) -> Result<(), ConfigError> {
         if !from_file {
-            for (flag, value) in [
-                ("raft-read-timeout", self.raft_read_timeout),
-                ("raft-write-timeout", self.raft_write_timeout),
-            ] {
+            for (flag, value) in
+                [("raft-read-timeout", self.raft_read_timeout), ("raft-write-timeout", self.raft_write_timeout)]
+            {
                 if value < MIN_RAFT_CONN_TIMEOUT {
                     self.info(format!("{flag} increased to minimum value: 5s"));
                 }
             }
             // etcd drops the default advertise URL when only the listen URL is
             // given, so that validation asks for an explicit one.
-            if self.is_explicitly_set("listen-client-urls")
-                && !self.is_explicitly_set("advertise-client-urls")
-            {
+            if self.is_explicitly_set("listen-client-urls") && !self.is_explicitly_set("advertise-client-urls") {
                 self.advertise_client_urls.clear();
             }
             if self.discovery_fallback == DiscoveryFallback::Proxy {
@@ -339,10 +294,7 @@ impl Config {
         }
 
         if self.data_dir.as_os_str().is_empty() {
-            self.warn(format!(
-                "'data-dir' was empty; using default {}.etcd",
-                self.name
-            ));
+            self.warn(format!("'data-dir' was empty; using default {}.etcd", self.name));
         }
         self.derive_defaults();
 
@@ -359,9 +311,7 @@ impl Config {
             ));
             self.bcrypt_cost = BCRYPT_DEFAULT_COST;
         }
-        if self.quota_backend_bytes > 0
-            && self.quota_backend_bytes as u64 > MAX_RECOMMENDED_QUOTA_BACKEND_BYTES
-        {
+        if self.quota_backend_bytes > 0 && self.quota_backend_bytes as u64 > MAX_RECOMMENDED_QUOTA_BACKEND_BYTES {
             self.warn(format!(
                 "quota-backend-bytes {} exceeds the recommended maximum of {MAX_RECOMMENDED_QUOTA_BACKEND_BYTES} bytes",
                 self.quota_backend_bytes
@@ -385,9 +335,8 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             self.data_dir = PathBuf::from(format!("{}.etcd", self.name));
         }
-        let discovery = self.discovery.is_some()
-            || self.discovery_srv.is_some()
-            || !self.discovery_endpoints.is_empty();
+        let discovery =
+            self.discovery.is_some() || self.discovery_srv.is_some() || !self.discovery_endpoints.is_empty();
         if !self.is_explicitly_set("initial-cluster") {
             if discovery {
                 self.initial_cluster.clear();
@@ -401,34 +350,18 @@ impl Config {
     }
 
     pub(super) fn initial_cluster_from_name(&self) -> String {
-        let name = if self.name.is_empty() {
-            DEFAULT_NAME
-        } else {
-            &self.name
-        };
-        self.initial_advertise_peer_urls
-            .iter()
-            .map(|u| format!("{name}={u}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        let name = if self.name.is_empty() { DEFAULT_NAME } else { &self.name };
+        self.initial_advertise_peer_urls.iter().map(|u| format!("{name}={u}")).collect::<Vec<_>>().join(",")
     }
 
     pub(super) fn experimental_gate_flag(&self, flag: &str) -> bool {
         match flag {
-            "experimental-stop-grpc-service-on-defrag" => {
-                self.experimental_stop_grpc_service_on_defrag
-            }
+            "experimental-stop-grpc-service-on-defrag" => self.experimental_stop_grpc_service_on_defrag,
             "experimental-initial-corrupt-check" => self.experimental_initial_corrupt_check,
-            "experimental-compact-hash-check-enabled" => {
-                self.experimental_compact_hash_check_enabled
-            }
-            "experimental-txn-mode-write-with-shared-buffer" => {
-                self.experimental_txn_mode_write_with_shared_buffer
-            }
+            "experimental-compact-hash-check-enabled" => self.experimental_compact_hash_check_enabled,
+            "experimental-txn-mode-write-with-shared-buffer" => self.experimental_txn_mode_write_with_shared_buffer,
             "experimental-enable-lease-checkpoint" => self.experimental_enable_lease_checkpoint,
-            "experimental-enable-lease-checkpoint-persist" => {
-                self.experimental_enable_lease_checkpoint_persist
-            }
+            "experimental-enable-lease-checkpoint-persist" => self.experimental_enable_lease_checkpoint_persist,
             _ => false,
         }
     }

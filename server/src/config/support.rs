@@ -36,10 +36,7 @@ fn url_refusal(flag: &str, url: &ParsedUrl) -> Option<ConfigError> {
         UrlScheme::Https | UrlScheme::Unixs => TLS_URL,
         UrlScheme::Unix => UNIX_URL,
     };
-    Some(ConfigError::Unsupported {
-        what: format!("--{flag} {}", url.raw),
-        reason: reason.to_string(),
-    })
+    Some(ConfigError::Unsupported { what: format!("--{flag} {}", url.raw), reason: reason.to_string() })
 }
 
 impl Config {
@@ -62,20 +59,14 @@ impl Config {
                     Scope::FileOnly => format!("config file key {}", flag.name),
                     _ => format!("--{}", flag.name),
                 };
-                return Err(ConfigError::Unsupported {
-                    what,
-                    reason: note.to_string(),
-                });
+                return Err(ConfigError::Unsupported { what, reason: note.to_string() });
             }
         }
         for (flag, urls) in [
             ("listen-client-urls", &self.listen_client_urls),
             ("advertise-client-urls", &self.advertise_client_urls),
             ("listen-peer-urls", &self.listen_peer_urls),
-            (
-                "initial-advertise-peer-urls",
-                &self.initial_advertise_peer_urls,
-            ),
+            ("initial-advertise-peer-urls", &self.initial_advertise_peer_urls),
         ] {
             for url in parse_url_list(flag, urls)? {
                 if let Some(e) = url_refusal(flag, &url) {
@@ -90,15 +81,10 @@ impl Config {
                 }
             }
         }
-        if let Some(output) = self
-            .log_outputs
-            .iter()
-            .find(|o| !LOG_OUTPUTS.contains(&o.as_str()))
-        {
+        if let Some(output) = self.log_outputs.iter().find(|o| !LOG_OUTPUTS.contains(&o.as_str())) {
             return Err(ConfigError::Unsupported {
                 what: format!("--log-outputs {output}"),
-                reason: "logging goes to stderr or stdout only (default, stderr, stdout)"
-                    .to_string(),
+                reason: "logging goes to stderr or stdout only (default, stderr, stdout)".to_string(),
             });
         }
         for (gate, default, _, support) in FEATURE_GATES {
@@ -141,10 +127,7 @@ impl Config {
             if let Support::Ignored(note) = support
                 && self.feature_enabled(gate) != *default
             {
-                warnings.push(format!(
-                    "--feature-gates {gate}={} is ignored by Capstan: {note}",
-                    !default
-                ));
+                warnings.push(format!("--feature-gates {gate}={} is ignored by Capstan: {note}", !default));
             }
         }
         if !tls.is_empty() {
@@ -155,11 +138,7 @@ impl Config {
         }
         // etcd's own warnings (embed.configureClientListeners/configurePeerListeners).
         let client = self.client_tls();
-        for url in self
-            .listen_client_urls
-            .iter()
-            .chain(&self.listen_client_http_urls)
-        {
+        for url in self.listen_client_urls.iter().chain(&self.listen_client_http_urls) {
             if url.starts_with("http://") || url.starts_with("unix://") {
                 if !client.is_empty() {
                     warnings.push(format!("scheme is http or unix while key and cert files are present; ignoring key and cert files (client-url: {url})"));
@@ -170,13 +149,11 @@ impl Config {
             }
         }
         let peer = self.peer_tls();
-        for url in self
-            .listen_peer_urls
-            .iter()
-            .filter(|u| u.starts_with("http://"))
-        {
+        for url in self.listen_peer_urls.iter().filter(|u| u.starts_with("http://")) {
             if !peer.is_empty() {
-                warnings.push(format!("scheme is HTTP while key and cert files are present; ignoring key and cert files (peer-url: {url})"));
+                warnings.push(format!(
+                    "scheme is HTTP while key and cert files are present; ignoring key and cert files (peer-url: {url})"
+                ));
             }
             if peer.client_cert_auth {
                 warnings.push(format!("scheme is HTTP while --peer-client-cert-auth is enabled; ignoring client cert auth for this URL (peer-url: {url})"));

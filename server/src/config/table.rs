@@ -27,10 +27,7 @@ pub(super) const HELP_GROUPS: [(Group, &str); 10] = [
     (Group::Profiling, "Profiling and Monitoring"),
     (Group::Logging, "Logging"),
     (Group::Tracing, "Distributed tracing"),
-    (
-        Group::Experimental,
-        "Experimental features (and their 3.6 replacements)",
-    ),
+    (Group::Experimental, "Experimental features (and their 3.6 replacements)"),
     (Group::Unsafe, "Unsafe features"),
     (Group::Capstan, "Capstan"),
 ];
@@ -108,8 +105,7 @@ impl Support {
 /// Note of every TLS setting: what etcd does with it on `http://` URLs.
 pub(super) const TLS_NOTE: &str = "TLS is not supported yet: with http:// URLs it has no effect (etcd ignores it there too, with a warning); https:// URLs are refused";
 /// Note of every discovery setting.
-pub(super) const DISCOVERY_NOTE: &str =
-    "discovery is not supported yet; bootstrap with --initial-cluster";
+pub(super) const DISCOVERY_NOTE: &str = "discovery is not supported yet; bootstrap with --initial-cluster";
 /// Note of the distributed-tracing settings.
 pub(super) const TRACING_NOTE: &str = "no spans are exported; observability only";
 /// Note of the etcd 2 flags that etcd 3.6 accepts and ignores.
@@ -134,26 +130,17 @@ pub(super) struct Flag {
 impl Flag {
     /// This flag, honoured for some values only (checked in the `support` module).
     const fn partial(self, note: &'static str) -> Flag {
-        Flag {
-            support: Support::Partial(note),
-            ..self
-        }
+        Flag { support: Support::Partial(note), ..self }
     }
 
     /// This flag, accepted with no effect (a non-default value draws a warning).
     const fn ignored(self, note: &'static str) -> Flag {
-        Flag {
-            support: Support::Ignored(note),
-            ..self
-        }
+        Flag { support: Support::Ignored(note), ..self }
     }
 
     /// This flag, refused at start-up when set to a non-default value.
     const fn refused(self, note: &'static str) -> Flag {
-        Flag {
-            support: Support::Refused(note),
-            ..self
-        }
+        Flag { support: Support::Refused(note), ..self }
     }
 }
 
@@ -194,11 +181,7 @@ macro_rules! ignored {
 
 macro_rules! file_only {
     ($ty:ident, $name:expr, $field:ident = $parse:expr) => {
-        Flag {
-            group: Group::Hidden,
-            scope: Scope::FileOnly,
-            ..flag!(Hidden, $ty, $name, "", $field = $parse, "")
-        }
+        Flag { group: Group::Hidden, scope: Scope::FileOnly, ..flag!(Hidden, $ty, $name, "", $field = $parse, "") }
     };
 }
 
@@ -448,8 +431,5 @@ pub fn unrecognized_env_vars<I: IntoIterator<Item = String>>(names: I) -> Vec<St
         .map(|f| env_var_name(f.name))
         .chain(["ETCD_VERSION".to_string()])
         .collect();
-    names
-        .into_iter()
-        .filter(|n| n.starts_with("ETCD_") && !known.contains(n))
-        .collect()
+    names.into_iter().filter(|n| n.starts_with("ETCD_") && !known.contains(n)).collect()
 }

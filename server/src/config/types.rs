@@ -51,9 +51,7 @@ impl LogLevel {
             LogLevel::Debug => tracing::Level::DEBUG,
             LogLevel::Info => tracing::Level::INFO,
             LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Error | LogLevel::DPanic | LogLevel::Panic | LogLevel::Fatal => {
-                tracing::Level::ERROR
-            }
+            LogLevel::Error | LogLevel::DPanic | LogLevel::Panic | LogLevel::Fatal => tracing::Level::ERROR,
         }
     }
 

@@ -50,9 +50,7 @@ impl ParsedUrl {
             match self.host.parse::<IpAddr>() {
                 Ok(ip) => ip,
                 Err(_) => {
-                    return Some(Err(ConfigError::BindUrlNotIp {
-                        url: self.raw.clone(),
-                    }));
+                    return Some(Err(ConfigError::BindUrlNotIp { url: self.raw.clone() }));
                 }
             }
         };
@@ -82,11 +80,7 @@ pub(super) fn parse_url(input: &str) -> Result<ParsedUrl, String> {
         Some(i) => (&s[..i], &s[i + 3..]),
         None => {
             let scheme = s.split(':').next().unwrap_or("").to_ascii_lowercase();
-            return Err(if scheme == "http" || scheme == "https" {
-                host_port_err()
-            } else {
-                scheme_err()
-            });
+            return Err(if scheme == "http" || scheme == "https" { host_port_err() } else { scheme_err() });
         }
     };
     let scheme = match scheme_text.to_ascii_lowercase().as_str() {
@@ -102,28 +96,14 @@ pub(super) fn parse_url(input: &str) -> Result<ParsedUrl, String> {
     let after = &rest[end..];
     let path = after.split(['?', '#']).next().unwrap_or("").to_string();
     if matches!(scheme, UrlScheme::Unix | UrlScheme::Unixs) {
-        return Ok(ParsedUrl {
-            scheme,
-            host: authority.to_string(),
-            port: None,
-            path,
-            raw: s.to_string(),
-        });
+        return Ok(ParsedUrl { scheme, host: authority.to_string(), port: None, path, raw: s.to_string() });
     }
     let (host, port) = split_host_port(authority).ok_or_else(host_port_err)?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("invalid port {port:?} in URL {s}"))?;
+    let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?} in URL {s}"))?;
     if !path.is_empty() {
         return Err(format!("URL must not contain a path: {s}"));
     }
-    Ok(ParsedUrl {
-        scheme,
-        host: host.to_string(),
-        port: Some(port),
-        path,
-        raw: s.to_string(),
-    })
+    Ok(ParsedUrl { scheme, host: host.to_string(), port: Some(port), path, raw: s.to_string() })
 }
 
 /// Go's `net.SplitHostPort`, with a numeric, non-empty port.
@@ -147,11 +127,7 @@ pub(super) fn split_host_port(hostport: &str) -> Option<(&str, &str)> {
 pub(super) fn parse_url_list(flag: &str, urls: &[String]) -> Result<Vec<ParsedUrl>, ConfigError> {
     urls.iter()
         .map(|u| {
-            parse_url(u).map_err(|reason| ConfigError::InvalidUrl {
-                flag: flag.to_string(),
-                url: u.clone(),
-                reason,
-            })
+            parse_url(u).map_err(|reason| ConfigError::InvalidUrl { flag: flag.to_string(), url: u.clone(), reason })
         })
         .collect()
 }
@@ -167,20 +143,13 @@ pub(super) fn bind_addrs(flag: &str, urls: &[String]) -> Result<Vec<SocketAddr>,
 }
 
 /// etcd's `types.NewURLsMap`: `name=url` entries, every URL valid.
-pub(super) fn parse_initial_cluster(
-    value: &str,
-) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+pub(super) fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entry in value.split(',').filter(|e| !e.is_empty()) {
         let (name, url) = entry.split_once('=').unwrap_or((entry, ""));
-        let parsed = parse_url(url).map_err(|reason| ConfigError::InvalidInitialCluster {
-            value: value.to_string(),
-            reason,
-        })?;
-        members
-            .entry(name.to_string())
-            .or_default()
-            .push(parsed.raw);
+        let parsed =
+            parse_url(url).map_err(|reason| ConfigError::InvalidInitialCluster { value: value.to_string(), reason })?;
+        members.entry(name.to_string()).or_default().push(parsed.raw);
     }
     Ok(members.into_iter().collect())
 }

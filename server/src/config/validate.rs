@@ -18,10 +18,7 @@ impl Config {
     pub(super) fn validate_etcd(&self) -> Result<(), ConfigError> {
         for (old, new, _) in EXPERIMENTAL_MIGRATIONS {
             if self.is_explicitly_set(old) && self.is_explicitly_set(new) {
-                return Err(ConfigError::ConflictingFlags {
-                    old: old.to_string(),
-                    new: new.to_string(),
-                });
+                return Err(ConfigError::ConflictingFlags { old: old.to_string(), new: new.to_string() });
             }
         }
         self.validate_logging()?;
@@ -39,10 +36,7 @@ impl Config {
             }
         }
         for (flag, urls) in [
-            (
-                "initial-advertise-peer-urls",
-                &self.initial_advertise_peer_urls,
-            ),
+            ("initial-advertise-peer-urls", &self.initial_advertise_peer_urls),
             ("advertise-client-urls", &self.advertise_client_urls),
         ] {
             for parsed in parse_url_list(flag, urls)? {
@@ -85,9 +79,7 @@ impl Config {
             ));
         }
         if self.discovery_endpoints.iter().any(|e| e.trim().is_empty()) {
-            return Err(ConfigError::Invalid(
-                "--discovery-endpoints must not contain empty endpoints".to_string(),
-            ));
+            return Err(ConfigError::Invalid("--discovery-endpoints must not contain empty endpoints".to_string()));
         }
 
         if self.heartbeat_interval_ms == 0 {
@@ -109,9 +101,7 @@ impl Config {
             });
         }
         if self.election_timeout_ms > MAX_ELECTION_TIMEOUT_MS {
-            return Err(ConfigError::ElectionTimeoutTooLong(
-                self.election_timeout_ms,
-            ));
+            return Err(ConfigError::ElectionTimeoutTooLong(self.election_timeout_ms));
         }
 
         if !self.listen_client_urls.is_empty() && self.advertise_client_urls.is_empty() {
@@ -124,7 +114,8 @@ impl Config {
             let rate = self.distributed_tracing_sampling_rate;
             if rate < 0 {
                 return Err(ConfigError::Invalid(
-                    "distributed tracing configurition is not valid: (tracing sampling rate must be positive)".to_string(),
+                    "distributed tracing configurition is not valid: (tracing sampling rate must be positive)"
+                        .to_string(),
                 ));
             }
             if rate > MAX_TRACING_SAMPLING_RATE {
@@ -133,18 +124,14 @@ impl Config {
                 )));
             }
         }
-        if self.feature_enabled("LeaseCheckpointPersist")
-            && !self.feature_enabled("LeaseCheckpoint")
-        {
+        if self.feature_enabled("LeaseCheckpointPersist") && !self.feature_enabled("LeaseCheckpoint") {
             return Err(ConfigError::Invalid(
-                "enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint".to_string(),
+                "enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint"
+                    .to_string(),
             ));
         }
         for (flag, value) in [
-            (
-                "experimental-compact-hash-check-time",
-                self.experimental_compact_hash_check_time,
-            ),
+            ("experimental-compact-hash-check-time", self.experimental_compact_hash_check_time),
             ("compact-hash-check-time", self.compact_hash_check_time),
         ] {
             if value.is_zero() {
@@ -174,42 +161,27 @@ impl Config {
         // network: every URL valid, this member listed, no URL used twice. A
         // member joining an existing cluster is checked when it joins.
         let members = parse_initial_cluster(&self.initial_cluster)?;
-        let static_bootstrap = self.discovery.is_none()
-            && self.discovery_srv.is_none()
-            && self.discovery_endpoints.is_empty();
+        let static_bootstrap =
+            self.discovery.is_none() && self.discovery_srv.is_none() && self.discovery_endpoints.is_empty();
         if self.initial_cluster_state == ClusterState::New && static_bootstrap {
             if !members.iter().any(|(n, _)| *n == self.name) {
-                return Err(ConfigError::LocalMemberMissing {
-                    name: self.name.clone(),
-                });
+                return Err(ConfigError::LocalMemberMissing { name: self.name.clone() });
             }
             let mut seen = BTreeSet::new();
-            let duplicate = members
-                .iter()
-                .flat_map(|(_, urls)| urls)
-                .any(|u| !seen.insert(u.as_str()));
+            let duplicate = members.iter().flat_map(|(_, urls)| urls).any(|u| !seen.insert(u.as_str()));
             if duplicate {
-                let mut pairs: Vec<String> = members
-                    .iter()
-                    .flat_map(|(n, us)| us.iter().map(move |u| format!("{n}={u}")))
-                    .collect();
+                let mut pairs: Vec<String> =
+                    members.iter().flat_map(|(n, us)| us.iter().map(move |u| format!("{n}={u}"))).collect();
                 pairs.sort();
-                return Err(ConfigError::Invalid(format!(
-                    "initial cluster {} has duplicate url",
-                    pairs.join(",")
-                )));
+                return Err(ConfigError::Invalid(format!("initial cluster {} has duplicate url", pairs.join(","))));
             }
         }
 
         if self.max_txn_ops == 0 {
-            return Err(ConfigError::Invalid(
-                "--max-txn-ops must be >0 (set to 0)".to_string(),
-            ));
+            return Err(ConfigError::Invalid("--max-txn-ops must be >0 (set to 0)".to_string()));
         }
         if self.max_request_bytes == 0 {
-            return Err(ConfigError::Invalid(
-                "--max-request-bytes must be >0 (set to 0)".to_string(),
-            ));
+            return Err(ConfigError::Invalid("--max-request-bytes must be >0 (set to 0)".to_string()));
         }
         self.auth_token_spec()?;
         parse_semver(&self.emulated_etcd_version).map_err(|reason| ConfigError::InvalidValue {
@@ -224,9 +196,7 @@ impl Config {
     pub(super) fn validate_logging(&self) -> Result<(), ConfigError> {
         let outputs = &self.log_outputs;
         if outputs.len() > 1 && outputs.iter().any(|o| o == "default") {
-            return Err(ConfigError::Invalid(
-                "multi logoutput for \"default\" is not supported yet".to_string(),
-            ));
+            return Err(ConfigError::Invalid("multi logoutput for \"default\" is not supported yet".to_string()));
         }
         if outputs.len() > 1 && outputs.iter().any(|o| o == "systemd/journal") {
             let quoted: Vec<String> = outputs.iter().map(|o| format!("{o:?}")).collect();
@@ -236,10 +206,7 @@ impl Config {
             )));
         }
         if self.enable_log_rotation {
-            let files = outputs
-                .iter()
-                .filter(|o| !matches!(o.as_str(), "default" | "stderr" | "stdout"))
-                .count();
+            let files = outputs.iter().filter(|o| !matches!(o.as_str(), "default" | "stderr" | "stdout")).count();
             if (outputs.len() == 1 && files == 0) || files > 1 {
                 return Err(ConfigError::Invalid(
                     "--log-outputs requires a single file path when --log-rotate-config-json is defined".to_string(),

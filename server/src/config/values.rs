@@ -63,10 +63,7 @@ pub(super) fn p_unique_strings(v: &str) -> Result<Vec<String>, String> {
 
 /// Plain comma-separated list; empty items dropped.
 pub(super) fn p_list(v: &str) -> Result<Vec<String>, String> {
-    Ok(v.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
 }
 
 /// `--cors`: `*`, or URLs checked like member URLs (as etcd does).
@@ -78,11 +75,7 @@ pub(super) fn p_cors(v: &str) -> Result<Vec<String>, String> {
 }
 
 pub(super) fn p_host_whitelist(v: &str) -> Result<Vec<String>, String> {
-    let set: BTreeSet<String> = v
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let set: BTreeSet<String> = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
     Ok(set.into_iter().collect())
 }
 
@@ -110,10 +103,7 @@ pub(super) fn p_v2_deprecation(v: &str) -> Result<V2Deprecation, String> {
         "write-only-skip-check" => Ok(V2Deprecation::WriteOnlySkipCheck),
         "write-only-drop-data" => Ok(V2Deprecation::WriteOnlyDropData),
         "gone" => Ok(V2Deprecation::Gone),
-        _ => Err(
-            "must be one of: write-only, write-only-skip-check, write-only-drop-data, gone"
-                .to_string(),
-        ),
+        _ => Err("must be one of: write-only, write-only-skip-check, write-only-drop-data, gone".to_string()),
     }
 }
 
@@ -150,9 +140,7 @@ pub(super) fn p_log_format(v: &str) -> Result<LogFormat, String> {
     match v {
         "json" | "" => Ok(LogFormat::Json),
         "console" => Ok(LogFormat::Console),
-        other => Err(format!(
-            "unknown log format: {other}, supported values json, console"
-        )),
+        other => Err(format!("unknown log format: {other}, supported values json, console")),
     }
 }
 
@@ -161,9 +149,7 @@ pub(super) fn p_tls_version(v: &str) -> Result<Option<TlsVersion>, String> {
         "" => Ok(None),
         "TLS1.2" => Ok(Some(TlsVersion::Tls12)),
         "TLS1.3" => Ok(Some(TlsVersion::Tls13)),
-        other => Err(format!(
-            "unexpected TLS version {other:?} (must be one of: TLS1.2, TLS1.3)"
-        )),
+        other => Err(format!("unexpected TLS version {other:?} (must be one of: TLS1.2, TLS1.3)")),
     }
 }
 
@@ -181,9 +167,7 @@ pub(super) fn set_metrics(c: &mut Config, v: &str) -> Result<(), String> {
         "extensive" => MetricsLevel::Extensive,
         "basic" => MetricsLevel::Basic,
         other => {
-            c.warn(format!(
-                "unknown --metrics value {other:?}; using \"basic\""
-            ));
+            c.warn(format!("unknown --metrics value {other:?}; using \"basic\""));
             MetricsLevel::Basic
         }
     };
@@ -198,8 +182,7 @@ pub(super) fn set_feature_gates(c: &mut Config, v: &str) -> Result<(), String> {
             Some((k, v)) => (k.trim(), v.trim()),
             None => return Err(format!("missing bool value for {}", part.trim())),
         };
-        let enabled = parse_go_bool(value)
-            .map_err(|e| format!("invalid value of {key}={value}, err: {e}"))?;
+        let enabled = parse_go_bool(value).map_err(|e| format!("invalid value of {key}={value}, err: {e}"))?;
         if !FEATURE_GATES.iter().any(|(n, _, _, _)| *n == key) {
             return Err(format!("unrecognized feature gate: {key}"));
         }

@@ -22,18 +22,9 @@ pub(super) const CLIENT_SECURITY: &[(&str, Node)] = &[
     ("client-cert-auth", Node::Leaf("client-cert-auth")),
     ("trusted-ca-file", Node::Leaf("trusted-ca-file")),
     ("auto-tls", Node::Leaf("auto-tls")),
-    (
-        "allowed-cn",
-        Node::Leaf("client-transport-security.allowed-cn"),
-    ),
-    (
-        "allowed-hostname",
-        Node::Leaf("client-cert-allowed-hostname"),
-    ),
-    (
-        "skip-client-san-verification",
-        Node::Leaf("client-transport-security.skip-client-san-verification"),
-    ),
+    ("allowed-cn", Node::Leaf("client-transport-security.allowed-cn")),
+    ("allowed-hostname", Node::Leaf("client-cert-allowed-hostname")),
+    ("skip-client-san-verification", Node::Leaf("client-transport-security.skip-client-san-verification")),
     // Not read by etcd from this section; accepted as an extension.
     ("crl-file", Node::Leaf("client-crl-file")),
 ];
@@ -48,67 +39,40 @@ pub(super) const PEER_SECURITY: &[(&str, Node)] = &[
     ("auto-tls", Node::Leaf("peer-auto-tls")),
     ("allowed-cn", Node::Leaf("peer-cert-allowed-cn")),
     ("allowed-hostname", Node::Leaf("peer-cert-allowed-hostname")),
-    (
-        "skip-client-san-verification",
-        Node::Leaf("peer-skip-client-san-verification"),
-    ),
+    ("skip-client-san-verification", Node::Leaf("peer-skip-client-san-verification")),
     // Not read by etcd from this section; accepted as an extension.
     ("crl-file", Node::Leaf("peer-crl-file")),
 ];
 
-pub(super) const SOCKET_OPTIONS: &[(&str, Node)] = &[
-    ("reuse-port", Node::Leaf("socket-reuse-port")),
-    ("reuse-address", Node::Leaf("socket-reuse-address")),
-];
+pub(super) const SOCKET_OPTIONS: &[(&str, Node)] =
+    &[("reuse-port", Node::Leaf("socket-reuse-port")), ("reuse-address", Node::Leaf("socket-reuse-address"))];
 
 pub(super) const DISCOVERY_SECURE: &[(&str, Node)] = &[
     ("cert", Node::Leaf("discovery-cert")),
     ("key", Node::Leaf("discovery-key")),
     ("cacert", Node::Leaf("discovery-cacert")),
-    (
-        "server-name",
-        Node::Leaf("discovery-config.client.secure.server-name"),
-    ),
-    (
-        "insecure-transport",
-        Node::Leaf("discovery-insecure-transport"),
-    ),
-    (
-        "insecure-skip-tls-verify",
-        Node::Leaf("discovery-insecure-skip-tls-verify"),
-    ),
+    ("server-name", Node::Leaf("discovery-config.client.secure.server-name")),
+    ("insecure-transport", Node::Leaf("discovery-insecure-transport")),
+    ("insecure-skip-tls-verify", Node::Leaf("discovery-insecure-skip-tls-verify")),
 ];
 
-pub(super) const DISCOVERY_AUTH: &[(&str, Node)] = &[
-    ("username", Node::Leaf("discovery-user")),
-    ("password", Node::Leaf("discovery-password")),
-];
+pub(super) const DISCOVERY_AUTH: &[(&str, Node)] =
+    &[("username", Node::Leaf("discovery-user")), ("password", Node::Leaf("discovery-password"))];
 
 pub(super) const DISCOVERY_CLIENT: &[(&str, Node)] = &[
     ("endpoints", Node::Leaf("discovery-endpoints")),
     ("request-timeout", Node::Leaf("discovery-request-timeout")),
     ("dial-timeout", Node::Leaf("discovery-dial-timeout")),
     ("keepalive-time", Node::Leaf("discovery-keepalive-time")),
-    (
-        "keepalive-timeout",
-        Node::Leaf("discovery-keepalive-timeout"),
-    ),
-    (
-        "max-request-bytes",
-        Node::Leaf("discovery-config.client.max-request-bytes"),
-    ),
-    (
-        "max-recv-bytes",
-        Node::Leaf("discovery-config.client.max-recv-bytes"),
-    ),
+    ("keepalive-timeout", Node::Leaf("discovery-keepalive-timeout")),
+    ("max-request-bytes", Node::Leaf("discovery-config.client.max-request-bytes")),
+    ("max-recv-bytes", Node::Leaf("discovery-config.client.max-recv-bytes")),
     ("secure", Node::Map(DISCOVERY_SECURE)),
     ("auth", Node::Map(DISCOVERY_AUTH)),
 ];
 
-pub(super) const DISCOVERY_CONFIG: &[(&str, Node)] = &[
-    ("token", Node::Leaf("discovery-token")),
-    ("client", Node::Map(DISCOVERY_CLIENT)),
-];
+pub(super) const DISCOVERY_CONFIG: &[(&str, Node)] =
+    &[("token", Node::Leaf("discovery-token")), ("client", Node::Map(DISCOVERY_CLIENT))];
 
 /// Top-level config-file sections holding nested mappings.
 pub(super) const FILE_SECTIONS: &[(&str, Node)] = &[
@@ -124,8 +88,7 @@ pub(super) const FILE_SECTIONS: &[(&str, Node)] = &[
 fn is_nested_only_in_etcd(flag: &str) -> bool {
     [CLIENT_SECURITY, PEER_SECURITY].iter().any(|section| {
         section.iter().any(|(key, node)| {
-            matches!(node, Node::Leaf(name) if *name == flag)
-                && *key != "skip-client-san-verification"
+            matches!(node, Node::Leaf(name) if *name == flag) && *key != "skip-client-san-verification"
         })
     })
 }
@@ -146,10 +109,8 @@ pub(super) const IGNORED_FILE_KEYS: &[&str] = &[
 impl Config {
     /// Applies a config file's YAML on top of the current values.
     pub(super) fn apply_yaml(&mut self, text: &str, path: &str) -> Result<(), ConfigError> {
-        let doc: Value = serde_yaml::from_str(text).map_err(|e| ConfigError::ParseFile {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
+        let doc: Value = serde_yaml::from_str(text)
+            .map_err(|e| ConfigError::ParseFile { path: path.to_string(), message: e.to_string() })?;
         let map = match doc {
             Value::Null => return Ok(()),
             Value::Mapping(m) => m,
@@ -169,9 +130,7 @@ impl Config {
                 continue;
             }
             if IGNORED_FILE_KEYS.contains(&key.as_str()) {
-                self.warn(format!(
-                    "ignoring config file key {key:?} in {path}: the v2 proxy was removed in etcd 3.6"
-                ));
+                self.warn(format!("ignoring config file key {key:?} in {path}: the v2 proxy was removed in etcd 3.6"));
                 continue;
             }
             // etcd's file key for this option is misspelled; both spellings work.
@@ -186,23 +145,16 @@ impl Config {
                         flat_tls.push(key.clone());
                     }
                     if flag.ty == Ty::Ignored {
-                        self.warn(format!(
-                            "ignoring config file key {key:?} in {path}: no longer supported"
-                        ));
+                        self.warn(format!("ignoring config file key {key:?} in {path}: no longer supported"));
                     } else {
                         entries.push((flag, key.clone(), v.clone()));
                     }
                 }
                 Some(flag) if flag.scope == Scope::CommandLine => {
-                    self.warn(format!(
-                        "ignoring config file key {key:?} in {path}: only valid on the command line"
-                    ));
+                    self.warn(format!("ignoring config file key {key:?} in {path}: only valid on the command line"));
                 }
                 _ => {
-                    return Err(ConfigError::UnknownKey {
-                        key,
-                        path: path.to_string(),
-                    });
+                    return Err(ConfigError::UnknownKey { key, path: path.to_string() });
                 }
             }
         }
@@ -217,13 +169,12 @@ impl Config {
         }
         let mut seen: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
         for (flag, key, value) in entries {
-            let text =
-                yaml_value_text(flag.ty, &value).map_err(|reason| ConfigError::InvalidValue {
-                    key: key.clone(),
-                    value: render_yaml(&value),
-                    origin: format!(" in {path}"),
-                    reason,
-                })?;
+            let text = yaml_value_text(flag.ty, &value).map_err(|reason| ConfigError::InvalidValue {
+                key: key.clone(),
+                value: render_yaml(&value),
+                origin: format!(" in {path}"),
+                reason,
+            })?;
             let Some(text) = text else { continue };
             if let Some((first, previous)) = seen.get(flag.name) {
                 if *previous != text {
@@ -249,10 +200,7 @@ impl Config {
 pub(super) fn yaml_key(k: &Value, path: &str) -> Result<String, ConfigError> {
     match k {
         Value::String(s) => Ok(s.clone()),
-        other => Err(ConfigError::UnknownKey {
-            key: render_yaml(other),
-            path: path.to_string(),
-        }),
+        other => Err(ConfigError::UnknownKey { key: render_yaml(other), path: path.to_string() }),
     }
 }
 
@@ -289,10 +237,7 @@ pub(super) fn collect_nested(
                 match children.iter().find(|(n, _)| *n == key) {
                     Some((_, child)) => collect_nested(child, &full, v, path, out)?,
                     None => {
-                        return Err(ConfigError::UnknownKey {
-                            key: full,
-                            path: path.to_string(),
-                        });
+                        return Err(ConfigError::UnknownKey { key: full, path: path.to_string() });
                     }
                 }
             }
@@ -311,10 +256,7 @@ pub(super) fn yaml_value_text(ty: Ty, value: &Value) -> Result<Option<String>, S
             Value::Number(n) if ty == Ty::Dur => match n.as_u64() {
                 // etcd's file format stores durations as integer nanoseconds.
                 Some(ns) => Ok(Some(format!("{ns}ns"))),
-                None => Err(
-                    "a duration is an integer number of nanoseconds or a string such as \"5s\""
-                        .to_string(),
-                ),
+                None => Err("a duration is an integer number of nanoseconds or a string such as \"5s\"".to_string()),
             },
             Value::Number(n) => Ok(Some(n.to_string())),
             Value::String(s) if ty == Ty::Bool => Ok(Some(
@@ -353,16 +295,10 @@ pub(super) fn render_yaml(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        Value::Sequence(items) => format!(
-            "[{}]",
-            items.iter().map(render_yaml).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Sequence(items) => format!("[{}]", items.iter().map(render_yaml).collect::<Vec<_>>().join(", ")),
         Value::Mapping(m) => format!(
             "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("{}: {}", render_yaml(k), render_yaml(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            m.iter().map(|(k, v)| format!("{}: {}", render_yaml(k), render_yaml(v))).collect::<Vec<_>>().join(", ")
         ),
         Value::Tagged(t) => format!("{} {}", t.tag, render_yaml(&t.value)),
     }

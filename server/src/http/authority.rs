@@ -198,7 +198,10 @@ impl Rewriter {
     }
 
     fn rewrite(&mut self, block: &HeaderBlock, out: &mut BytesMut) -> io::Result<()> {
-        let headers = self.decoder.decode(&block.fragment).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let headers = self
+            .decoder
+            .decode(&block.fragment)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         self.emit(block, headers, out);
         Ok(())
     }
@@ -206,7 +209,14 @@ impl Rewriter {
     fn emit(&mut self, block: &HeaderBlock, headers: Vec<(Vec<u8>, Vec<u8>)>, out: &mut BytesMut) {
         let fixed: Vec<(Vec<u8>, Vec<u8>)> = headers
             .into_iter()
-            .map(|(n, v)| if n == b":authority" { let v = strip_scheme(&v).map(<[u8]>::to_vec).unwrap_or(v); (n, v) } else { (n, v) })
+            .map(|(n, v)| {
+                if n == b":authority" {
+                    let v = strip_scheme(&v).map(<[u8]>::to_vec).unwrap_or(v);
+                    (n, v)
+                } else {
+                    (n, v)
+                }
+            })
             .collect();
         let encoded = self.encoder.encode(fixed.iter().map(|(n, v)| (&n[..], &v[..])));
         write_block(out, block, &encoded);
@@ -326,7 +336,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -367,7 +381,12 @@ mod tests {
     }
 
     fn request(enc: &mut loona_hpack::Encoder<'_>, authority: &[u8]) -> Vec<u8> {
-        enc.encode([(&b":method"[..], &b"POST"[..]), (b":scheme", b"http"), (b":path", b"/etcdserverpb.KV/Range"), (b":authority", authority)])
+        enc.encode([
+            (&b":method"[..], &b"POST"[..]),
+            (b":scheme", b"http"),
+            (b":path", b"/etcdserverpb.KV/Range"),
+            (b":authority", authority),
+        ])
     }
 
     async fn pass(input: Vec<u8>) -> Vec<u8> {

@@ -112,11 +112,7 @@ pub fn router(server: Arc<Server>) -> Router {
 /// The gateway of a started member, or no routes at all when
 /// `--enable-grpc-gateway=false`.
 pub(crate) fn for_member(config: &Config, member: &StartedMember) -> Router {
-    if config.enable_grpc_gateway {
-        router(member.server.clone())
-    } else {
-        Router::new()
-    }
+    if config.enable_grpc_gateway { router(member.server.clone()) } else { Router::new() }
 }
 
 /// [`router`] over already built services.
@@ -136,7 +132,9 @@ type S = Arc<Services>;
 /// A unary endpoint: `$svc.$method` of the [`Services`].
 macro_rules! unary {
     ($svc:ident . $method:ident) => {
-        any(|State(s): State<S>, req: Request| async move { unary(req, s.body_limit, |r| async move { s.$svc.$method(r).await }).await })
+        any(|State(s): State<S>, req: Request| async move {
+            unary(req, s.body_limit, |r| async move { s.$svc.$method(r).await }).await
+        })
     };
 }
 
@@ -155,7 +153,9 @@ fn v3_routes() -> Router<S> {
         // Watch
         .route(
             "/watch",
-            any(|State(s): State<S>, req: Request| async move { bidi(req, (s.body_limit, s.message_limit), |r| async move { s.watch.watch(r).await }).await }),
+            any(|State(s): State<S>, req: Request| async move {
+                bidi(req, (s.body_limit, s.message_limit), |r| async move { s.watch.watch(r).await }).await
+            }),
         )
         // Lease
         .route("/lease/grant", unary!(lease.lease_grant))
@@ -281,7 +281,11 @@ where
 /// A bidirectional call (`Watch`, `LeaseKeepAlive`): the request body is a
 /// sequence of JSON requests handed to the service as they arrive; the
 /// answer streams `{"result":...}` documents.
-pub(crate) async fn bidi<Req, Resp, St, F, Fut>(req: Request, (body_limit, message_limit): (usize, usize), call: F) -> Response
+pub(crate) async fn bidi<Req, Resp, St, F, Fut>(
+    req: Request,
+    (body_limit, message_limit): (usize, usize),
+    call: F,
+) -> Response
 where
     Req: DeserializeOwned + prost::Message + Default + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -544,7 +548,9 @@ pub(crate) fn decode_error_text(e: &serde_json::Error, input: &[u8]) -> String {
                 "after object key:value pair"
             } else if msg.starts_with("expected `,` or `]`") {
                 "after array element"
-            } else if msg.starts_with("key must be a string") || msg.starts_with("trailing comma") && offending(e, input) == Some(b'}') {
+            } else if msg.starts_with("key must be a string")
+                || msg.starts_with("trailing comma") && offending(e, input) == Some(b'}')
+            {
                 "looking for beginning of object key string"
             } else if msg.starts_with("control character") {
                 "in string literal"

@@ -54,7 +54,8 @@ pub async fn etcd_refusal(response: Response) -> Response {
         replace_status(&mut parts.headers, &status);
         return Response::from_parts(parts, body);
     }
-    let is_grpc = parts.headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let is_grpc =
+        parts.headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if !is_grpc {
         return Response::from_parts(parts, body);
     }
@@ -117,7 +118,11 @@ mod tests {
 
     #[test]
     fn other_statuses_are_left_alone() {
-        for s in [Status::out_of_range("etcdserver: too large lease TTL"), Status::ok(""), Status::invalid_argument(TONIC_TOO_LARGE)] {
+        for s in [
+            Status::out_of_range("etcdserver: too large lease TTL"),
+            Status::ok(""),
+            Status::invalid_argument(TONIC_TOO_LARGE),
+        ] {
             assert!(translate(&headers_of(&s)).is_none(), "{s:?}");
         }
     }
@@ -126,7 +131,9 @@ mod tests {
     async fn trailers_are_rewritten() {
         use http_body_util::BodyExt;
         let tonic = Status::out_of_range(format!("{TONIC_TOO_LARGE}10 bytes, the limit is: 5 bytes"));
-        let body = http_body_util::StreamBody::new(futures::stream::iter([Ok::<_, axum::Error>(Frame::trailers(headers_of(&tonic)))]));
+        let body = http_body_util::StreamBody::new(futures::stream::iter([Ok::<_, axum::Error>(Frame::trailers(
+            headers_of(&tonic),
+        ))]));
         let response = Response::builder().header("content-type", "application/grpc").body(Body::new(body)).unwrap();
         let collected = etcd_refusal(response).await.into_body().collect().await.unwrap();
         let trailers = collected.trailers().unwrap();

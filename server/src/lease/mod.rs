@@ -72,7 +72,12 @@ impl Lessor {
 
     /// Forgets every lease and restores the given ones (snapshot install);
     /// deadlines restart if primary.
-    pub fn reset(&mut self, records: impl IntoIterator<Item = LeaseRecord>, keys: HashMap<i64, Vec<Vec<u8>>>, now: Instant) {
+    pub fn reset(
+        &mut self,
+        records: impl IntoIterator<Item = LeaseRecord>,
+        keys: HashMap<i64, Vec<Vec<u8>>>,
+        now: Instant,
+    ) {
         self.leases.clear();
         self.queue.clear();
         self.recover(records, keys);
@@ -125,13 +130,15 @@ impl Lessor {
     /// Moves `key` from lease `old` to lease `new` (0 = none).
     pub fn reattach(&mut self, key: &[u8], old: i64, new: i64) {
         if old != 0
-            && let Some(l) = self.leases.get_mut(&old) {
-                l.keys.remove(key);
-            }
+            && let Some(l) = self.leases.get_mut(&old)
+        {
+            l.keys.remove(key);
+        }
         if new != 0
-            && let Some(l) = self.leases.get_mut(&new) {
-                l.keys.insert(key.to_vec());
-            }
+            && let Some(l) = self.leases.get_mut(&new)
+        {
+            l.keys.insert(key.to_vec());
+        }
     }
 
     fn schedule(&mut self, lease: &mut Lease, now: Instant) {

@@ -37,12 +37,7 @@ pub struct MemberTable {
 
 impl MemberTable {
     pub fn new(local_id: u64) -> Self {
-        Self {
-            attrs: RwLock::default(),
-            removed: RwLock::default(),
-            self_removed: watch::channel(false).0,
-            local_id,
-        }
+        Self { attrs: RwLock::default(), removed: RwLock::default(), self_removed: watch::channel(false).0, local_id }
     }
 
     /// Replaces everything (recovery, snapshot install).

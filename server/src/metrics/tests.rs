@@ -4,11 +4,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::*;
 use super::encode::format_value;
 use super::grpc::GRPC_CODE_OK;
 use super::labelled::HEALTH_CHECKS;
 use super::table::Kind;
+use super::*;
 
 // ----- golden ------------------------------------------------------------
 

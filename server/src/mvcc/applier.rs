@@ -192,8 +192,13 @@ impl<'a> Applier<'a> {
 
     fn delete_op(&mut self, req: &DeleteRangeRequest) -> Result<DeleteRangeResponse, MvccError> {
         let at = self.read_rev();
-        let found: Vec<(Vec<u8>, Revision)> =
-            self.state.index.range(&req.key, &req.range_end, at).into_iter().map(|(k, r)| (k.to_vec(), r.modified)).collect();
+        let found: Vec<(Vec<u8>, Revision)> = self
+            .state
+            .index
+            .range(&req.key, &req.range_end, at)
+            .into_iter()
+            .map(|(k, r)| (k.to_vec(), r.modified))
+            .collect();
         // Previous values are needed for prev_kv and to detach leases.
         let revs: Vec<_> = found.iter().map(|(_, r)| *r).collect();
         let prev_kvs = if revs.is_empty() { Vec::new() } else { self.values().fetch(&revs)? };
@@ -250,7 +255,13 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
-    fn check_path(&self, req: &TxnRequest, path: &[bool], at: &mut usize, lease_exists: &dyn Fn(i64) -> bool) -> Result<(), MvccError> {
+    fn check_path(
+        &self,
+        req: &TxnRequest,
+        path: &[bool],
+        at: &mut usize,
+        lease_exists: &dyn Fn(i64) -> bool,
+    ) -> Result<(), MvccError> {
         let ops = if path[*at] { &req.success } else { &req.failure };
         *at += 1;
         for op in ops {
@@ -278,7 +289,9 @@ impl<'a> Applier<'a> {
                 Some(request_op::Request::RequestDeleteRange(d)) => {
                     response_op::Response::ResponseDeleteRange(self.delete_op(d)?)
                 }
-                Some(request_op::Request::RequestTxn(t)) => response_op::Response::ResponseTxn(self.execute(t, path, at)?),
+                Some(request_op::Request::RequestTxn(t)) => {
+                    response_op::Response::ResponseTxn(self.execute(t, path, at)?)
+                }
                 None => continue,
             };
             responses.push(ResponseOp { response: Some(response) });
@@ -315,9 +328,10 @@ impl<'a> Applier<'a> {
                 return false;
             }
             if let Some((main, sub, tombstone)) = schema::decode_revision_key(k)
-                && (tombstone || !keep.contains(&Revision::new(main, sub))) {
-                    doomed.push(k.to_vec());
-                }
+                && (tombstone || !keep.contains(&Revision::new(main, sub)))
+            {
+                doomed.push(k.to_vec());
+            }
             true
         })?;
         // Pending (unwritten) values of this batch are never at or below a

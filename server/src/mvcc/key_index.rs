@@ -62,7 +62,11 @@ impl KeyHistory {
             KeyHistory::Created(rev) => Some(Live { created: rev.main, version: 1, newest: *rev }),
             KeyHistory::Generations(gens) => {
                 let g = gens.last().filter(|g| !g.closed && !g.revs.is_empty())?;
-                Some(Live { created: g.created, version: g.first_version + g.revs.len() as i64 - 1, newest: *g.revs.last()? })
+                Some(Live {
+                    created: g.created,
+                    version: g.first_version + g.revs.len() as i64 - 1,
+                    newest: *g.revs.last()?,
+                })
             }
         }
     }
@@ -70,7 +74,12 @@ impl KeyHistory {
     /// The generations, with a `Created` key expanded into its one generation.
     fn expand(&mut self) -> &mut Vec<Generation> {
         if let KeyHistory::Created(rev) = *self {
-            *self = KeyHistory::Generations(vec![Generation { created: rev.main, first_version: 1, revs: vec![rev], closed: false }]);
+            *self = KeyHistory::Generations(vec![Generation {
+                created: rev.main,
+                first_version: 1,
+                revs: vec![rev],
+                closed: false,
+            }]);
         }
         match self {
             KeyHistory::Generations(gens) => gens,

@@ -199,7 +199,14 @@ impl KvStore {
     /// Events with revision in `[from, to]` on keys in `[key, end)`, at most
     /// about `max` of them (never splitting a revision). Returns the events and
     /// the last revision fully covered.
-    pub fn history(&self, key: &[u8], end: &[u8], from: i64, to: i64, max: usize) -> Result<(Vec<Event>, i64), MvccError> {
+    pub fn history(
+        &self,
+        key: &[u8],
+        end: &[u8],
+        from: i64,
+        to: i64,
+        max: usize,
+    ) -> Result<(Vec<Event>, i64), MvccError> {
         // A compaction applied after the check must not remove history from
         // under the scan: the scan reads a view pinned with the check.
         let view = {
@@ -273,15 +280,13 @@ impl KvStore {
             return Err(MvccError::Compacted);
         }
         let mut crc = 0u32;
-        view.scan_all(Cf::Kv, |k, v| {
-            match schema::decode_revision_key(k) {
-                Some((main, _, _)) if main <= rev => {
-                    crc = crc32c::crc32c_append(crc, k);
-                    crc = crc32c::crc32c_append(crc, v);
-                    true
-                }
-                _ => false,
+        view.scan_all(Cf::Kv, |k, v| match schema::decode_revision_key(k) {
+            Some((main, _, _)) if main <= rev => {
+                crc = crc32c::crc32c_append(crc, k);
+                crc = crc32c::crc32c_append(crc, v);
+                true
             }
+            _ => false,
         })?;
         // etcd reports -1 when the store was never compacted.
         Ok((crc, rev, if compacted == 0 { -1 } else { compacted }))

@@ -44,13 +44,22 @@ pub(super) struct RangePlan {
 pub(super) fn plan(st: &KvState, req: &RangeRequest, rev: i64) -> RangePlan {
     let mut found: Vec<(&[u8], IndexedRevision)> = st.index.range(&req.key, &req.range_end, rev);
     let count = found.len() as i64;
-    let mut plan = RangePlan { revs: Vec::new(), count, by_value: None, limit: req.limit, keys_only: req.keys_only, header_revision: None };
+    let mut plan = RangePlan {
+        revs: Vec::new(),
+        count,
+        by_value: None,
+        limit: req.limit,
+        keys_only: req.keys_only,
+        header_revision: None,
+    };
     if req.count_only {
         return plan;
     }
 
-    let has_filters =
-        req.min_mod_revision != 0 || req.max_mod_revision != 0 || req.min_create_revision != 0 || req.max_create_revision != 0;
+    let has_filters = req.min_mod_revision != 0
+        || req.max_mod_revision != 0
+        || req.min_create_revision != 0
+        || req.max_create_revision != 0;
     let requested_order = SortOrder::try_from(req.sort_order).unwrap_or(SortOrder::None);
     // Like etcd, the store only pre-truncates (to limit + 1) when the result
     // will be neither sorted nor filtered.
@@ -129,6 +138,11 @@ impl RangePlan {
 
 /// Plans and executes `req` at `rev` in one go (reads inside an apply, where
 /// the caller holds the store exclusively anyway).
-pub(super) fn range_at(st: &KvState, values: &dyn ValueSource, req: &RangeRequest, rev: i64) -> Result<RangeResponse, MvccError> {
+pub(super) fn range_at(
+    st: &KvState,
+    values: &dyn ValueSource,
+    req: &RangeRequest,
+    rev: i64,
+) -> Result<RangeResponse, MvccError> {
     plan(st, req, rev).execute(values)
 }

@@ -59,7 +59,11 @@ fn txn_shares_one_revision_and_compares_missing_keys_like_etcd() {
     let (_d, _e, kv) = store();
     put(&kv, "x", "1");
     let op_put = |k: &str| RequestOp {
-        request: Some(request_op::Request::RequestPut(PutRequest { key: k.into(), value: b"v".to_vec(), ..Default::default() })),
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: k.into(),
+            value: b"v".to_vec(),
+            ..Default::default()
+        })),
     };
     let cmp = |k: &str, target: CompareTarget, tu: TargetUnion| Compare {
         key: k.into(),
@@ -82,7 +86,10 @@ fn txn_shares_one_revision_and_compares_missing_keys_like_etcd() {
     let txn = TxnRequest {
         compare: vec![cmp("missing", CompareTarget::Version, TargetUnion::Version(0))],
         success: vec![RequestOp {
-            request: Some(request_op::Request::RequestRange(RangeRequest { key: b"f1".to_vec(), ..Default::default() })),
+            request: Some(request_op::Request::RequestRange(RangeRequest {
+                key: b"f1".to_vec(),
+                ..Default::default()
+            })),
         }],
         failure: vec![],
     };

@@ -54,7 +54,6 @@ impl PeerClients {
         Arc::new(Self { local_id, cluster_id: AtomicU64::new(cluster_id), members, channels: Mutex::default() })
     }
 
-
     /// A client for the peer at `url` (the connection is made on first use).
     pub fn client(&self, url: &str) -> Result<PeerClient<Channel>, PeerError> {
         let mut channels = self.channels.lock();

@@ -32,9 +32,12 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), openraft::StorageError<NodeId>> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let io = |e: crate::storage::StorageError| super::io_err(openraft::ErrorSubject::Store, openraft::ErrorVerb::Read, e);
+        let io = |e: crate::storage::StorageError| {
+            super::io_err(openraft::ErrorSubject::Store, openraft::ErrorVerb::Read, e)
+        };
         let engine = Engine::open(&dir.path().join("db")).map_err(io)?;
-        let (kv, _) = KvStore::open(engine.clone()).map_err(|e| io(crate::storage::StorageError::Io(std::io::Error::other(e))))?;
+        let (kv, _) = KvStore::open(engine.clone())
+            .map_err(|e| io(crate::storage::StorageError::Io(std::io::Error::other(e))))?;
         let snapshots = SnapshotStore::open(dir.path().join("snap")).map_err(io)?;
         let metrics = crate::metrics::Metrics::new();
         let log = LogStore::new(engine.clone(), true, metrics.clone()).expect("log store");
@@ -120,5 +123,6 @@ cases!(
 #[test]
 fn transfer_snapshot() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(S::transfer_snapshot(&Builder)).unwrap_or_else(|e| panic!("openraft suite case transfer_snapshot: {e}"));
+    rt.block_on(S::transfer_snapshot(&Builder))
+        .unwrap_or_else(|e| panic!("openraft suite case transfer_snapshot: {e}"));
 }

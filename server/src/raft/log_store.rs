@@ -33,12 +33,15 @@ impl LogStore {
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
         let raw = self.engine.get(Cf::RaftMeta, key).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))?;
-        raw.map(|b| bincode::deserialize(&b))
-            .transpose()
-            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
+        raw.map(|b| bincode::deserialize(&b)).transpose().map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
     }
 
-    async fn put_meta<T: serde::Serialize>(&self, key: &'static [u8], value: &T, subject: ErrorSubject<NodeId>) -> StorageResult<()> {
+    async fn put_meta<T: serde::Serialize>(
+        &self,
+        key: &'static [u8],
+        value: &T,
+        subject: ErrorSubject<NodeId>,
+    ) -> StorageResult<()> {
         let bytes = bincode::serialize(value).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
         let fsync = self.fsync;
         // The vote must be durable before it is acted on.

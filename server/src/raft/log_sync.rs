@@ -72,7 +72,9 @@ fn sync_loop(engine: &Engine, pending: &mpsc::Receiver<Waiter>, metrics: &Metric
             }
         }
         if callbacks.is_empty() {
-            barriers.into_iter().for_each(|tx| { let _ = tx.send(()); });
+            barriers.into_iter().for_each(|tx| {
+                let _ = tx.send(());
+            });
             continue;
         }
         let started = Instant::now();
@@ -86,6 +88,8 @@ fn sync_loop(engine: &Engine, pending: &mpsc::Receiver<Waiter>, metrics: &Metric
                 callbacks.into_iter().for_each(|cb| cb.log_io_completed(Err(std::io::Error::other(msg.clone()))));
             }
         }
-        barriers.into_iter().for_each(|tx| { let _ = tx.send(()); });
+        barriers.into_iter().for_each(|tx| {
+            let _ = tx.send(());
+        });
     }
 }

@@ -74,6 +74,10 @@ pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, PeerNode>;
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, PeerNode>;
 
 /// Maps any storage failure into openraft's error for `subject`.
-fn io_err(subject: openraft::ErrorSubject<NodeId>, verb: openraft::ErrorVerb, e: impl std::error::Error + 'static) -> openraft::StorageError<NodeId> {
+fn io_err(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> openraft::StorageError<NodeId> {
     openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
 }

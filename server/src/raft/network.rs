@@ -47,7 +47,12 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerConnection {
-        PeerConnection { target, urls: node.peer_urls.clone(), clients: self.clients.clone(), metrics: self.metrics.clone() }
+        PeerConnection {
+            target,
+            urls: node.peer_urls.clone(),
+            clients: self.clients.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -71,7 +76,8 @@ impl PeerConnection {
         P: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let payload = bincode::serialize(request).map_err(|e| RPCError::Network(NetworkError::new(&CodecError(e.to_string()))))?;
+        let payload = bincode::serialize(request)
+            .map_err(|e| RPCError::Network(NetworkError::new(&CodecError(e.to_string()))))?;
         let Some(url) = self.urls.first() else {
             return Err(RPCError::Unreachable(Unreachable::new(&PeerError::NoAddress(self.target))));
         };
@@ -126,7 +132,11 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         result
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
         self.call(RaftRpc::Vote, &rpc, &option).await
     }
 }

@@ -60,10 +60,16 @@ impl SnapshotStore {
     /// The newest snapshot packed for sending: its own archive if it has
     /// data, else a new snapshot checkpointed from the database now (which
     /// replaces it: newer, and with data). Returns its metadata and archive.
-    pub fn packed(&self, engine: &Engine, kv: &KvStore, current: SnapshotMeta) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+    pub fn packed(
+        &self,
+        engine: &Engine,
+        kv: &KvStore,
+        current: SnapshotMeta,
+    ) -> Result<(SnapshotMeta, PathBuf), StorageError> {
         let has_data = |m: &SnapshotMeta| {
             let id = &m.snapshot_id;
-            self.dir.join(format!("{id}.{ARCHIVE_EXT}")).exists() || self.dir.join(format!("{id}.{CHECKPOINT_EXT}")).exists()
+            self.dir.join(format!("{id}.{ARCHIVE_EXT}")).exists()
+                || self.dir.join(format!("{id}.{CHECKPOINT_EXT}")).exists()
         };
         let snapshot_meta = if has_data(&current) { current } else { self.checkpoint(engine, kv, &current)? };
         let archive = self.archive(&snapshot_meta)?;
@@ -125,8 +131,9 @@ impl SnapshotStore {
             // Metadata files are written whole or not at all (`write_atomically`),
             // so one that does not decode is corruption: skipping it would let
             // openraft believe in an older snapshot than the log was purged to.
-            let m = bincode::deserialize::<SnapshotMeta>(&std::fs::read(&path)?)
-                .map_err(|e| StorageError::Corrupt { cf: Cf::Meta, reason: format!("snapshot metadata {}: {e}", path.display()) })?;
+            let m = bincode::deserialize::<SnapshotMeta>(&std::fs::read(&path)?).map_err(|e| {
+                StorageError::Corrupt { cf: Cf::Meta, reason: format!("snapshot metadata {}: {e}", path.display()) }
+            })?;
             if best.as_ref().is_none_or(|b| b.last_log_id < m.last_log_id) {
                 best = Some(m);
             }

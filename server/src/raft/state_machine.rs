@@ -123,7 +123,21 @@ impl StateMachine {
         metrics: Arc<Metrics>,
     ) -> Result<Self, crate::storage::StorageError> {
         let (applied, membership) = load_meta(&engine, &alarms, &members)?;
-        Ok(Self { engine, kv, lessor, alarms, hooks, members, snapshots, receiving: None, applied, membership, applied_requests: 0, started: Default::default(), metrics })
+        Ok(Self {
+            engine,
+            kv,
+            lessor,
+            alarms,
+            hooks,
+            members,
+            snapshots,
+            receiving: None,
+            applied,
+            membership,
+            applied_requests: 0,
+            started: Default::default(),
+            metrics,
+        })
     }
 
     /// To be set once `Raft::new` has returned. While openraft starts up it
@@ -134,7 +148,12 @@ impl StateMachine {
         self.started.clone()
     }
 
-    fn apply_one(&self, applier: &mut Applier<'_>, lessor: &mut Lessor, req: InternalRequest) -> Result<AppliedOutput, ApplyError> {
+    fn apply_one(
+        &self,
+        applier: &mut Applier<'_>,
+        lessor: &mut Lessor,
+        req: InternalRequest,
+    ) -> Result<AppliedOutput, ApplyError> {
         let nospace = self.alarms.lock().iter().any(|(_, a)| *a == NOSPACE);
         let Some(request) = req.request else { return Err(ApplyError::Unsupported) };
         let out = match request {
@@ -205,7 +224,9 @@ impl StateMachine {
         let mut alarms = self.alarms.lock();
         let member = |m: u64, t: i32| AlarmMember { member_id: m, alarm: t };
         let out = match AlarmAction::try_from(a.action).unwrap_or(AlarmAction::Get) {
-            AlarmAction::Get => alarms.iter().filter(|(_, t)| a.alarm == 0 || *t == a.alarm).map(|(m, t)| member(*m, *t)).collect(),
+            AlarmAction::Get => {
+                alarms.iter().filter(|(_, t)| a.alarm == 0 || *t == a.alarm).map(|(m, t)| member(*m, *t)).collect()
+            }
             AlarmAction::Activate => {
                 if a.alarm == 0 {
                     return Vec::new();
@@ -214,7 +235,11 @@ impl StateMachine {
                 vec![member(a.member_id, a.alarm)]
             }
             AlarmAction::Deactivate => {
-                if alarms.remove(&(a.member_id, a.alarm)) { vec![member(a.member_id, a.alarm)] } else { Vec::new() }
+                if alarms.remove(&(a.member_id, a.alarm)) {
+                    vec![member(a.member_id, a.alarm)]
+                } else {
+                    Vec::new()
+                }
             }
         };
         let list: Vec<(u64, i32)> = alarms.iter().copied().collect();
@@ -334,12 +359,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Membership(m) => {
                     self.applied_requests += 1;
-                    let gone: Vec<u64> = self
-                        .membership
-                        .nodes()
-                        .map(|(id, _)| *id)
-                        .filter(|id| m.get_node(id).is_none())
-                        .collect();
+                    let gone: Vec<u64> =
+                        self.membership.nodes().map(|(id, _)| *id).filter(|id| m.get_node(id).is_none()).collect();
                     if !gone.is_empty() {
                         tracing::info!(removed = ?gone.iter().map(|id| format!("{id:x}")).collect::<Vec<_>>(), "members removed from the cluster");
                         self.members.record_removed(gone);
@@ -381,7 +402,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<tokio::fs::File>> {
-        let (file, path) = self.snapshots.incoming().map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        let (file, path) =
+            self.snapshots.incoming().map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
         tracing::info!(path = %path.display(), "receiving a snapshot from the leader");
         // An abandoned earlier transfer is superseded.
         if let Some(old) = self.receiving.replace(path) {
@@ -429,7 +451,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !self.started.load(std::sync::atomic::Ordering::Relaxed) {
             // Startup: only the metadata is used; the data handle is the metadata file.
             let path = self.snapshots.meta_path(&meta);
-            let file = tokio::fs::File::open(&path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
             return Ok(Some(Snapshot { meta, snapshot: Box::new(file) }));
         }
         let (snapshots, engine, kv) = (self.snapshots.clone(), self.engine.clone(), self.kv.clone());
@@ -437,7 +461,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, std::io::Error::other(e)))?
             .map_err(err)?;
-        let file = tokio::fs::File::open(&path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        let file =
+            tokio::fs::File::open(&path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
     }
 }
@@ -472,7 +497,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (meta, meta_path) = built.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
         // openraft keeps only the metadata of a snapshot it asked for; the data
         // is checkpointed and packed when a follower needs it.
-        let file = tokio::fs::File::open(&meta_path).await.map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        let file = tokio::fs::File::open(&meta_path)
+            .await
+            .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, elapsed_ms = started.elapsed().as_millis() as u64, "took raft snapshot (metadata; the database is its data)");
         Ok(Snapshot { meta, snapshot: Box::new(file) })
     }

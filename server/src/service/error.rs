@@ -153,7 +153,6 @@ impl From<&ServiceError> for EtcdError {
     }
 }
 
-
 /// Errors of the request path, mapped to etcd's gRPC errors by the API layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
@@ -190,7 +189,9 @@ pub enum ServiceError {
 impl ServiceError {
     pub(crate) fn from_raft_read(e: RaftError<u64, CheckIsLeaderError<u64, PeerNode>>) -> Self {
         match e {
-            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) if f.leader_id.is_none() => ServiceError::NoLeader,
+            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) if f.leader_id.is_none() => {
+                ServiceError::NoLeader
+            }
             RaftError::APIError(_) => ServiceError::NotLeader,
             RaftError::Fatal(_) => ServiceError::Stopped,
         }
@@ -245,7 +246,10 @@ mod tests {
 
     #[test]
     fn a_peers_typed_refusal_becomes_the_same_error_here() {
-        assert!(matches!(ServiceError::from_peer(refused(Some("LeaseNotFound"))), ServiceError::Etcd(EtcdError::LeaseNotFound)));
+        assert!(matches!(
+            ServiceError::from_peer(refused(Some("LeaseNotFound"))),
+            ServiceError::Etcd(EtcdError::LeaseNotFound)
+        ));
         assert!(matches!(ServiceError::from_peer(refused(Some("NotLeader"))), ServiceError::NotLeader));
         assert!(matches!(ServiceError::from_peer(refused(Some("NoLeader"))), ServiceError::NoLeader));
         // Unknown or missing codes: the peer's answer is passed on as it came.
@@ -255,7 +259,11 @@ mod tests {
 
     #[test]
     fn only_what_never_left_is_retried() {
-        let lost = |never_sent| PeerError::Unreachable { url: "http://p".into(), reason: "connection reset".into(), never_sent };
+        let lost = |never_sent| PeerError::Unreachable {
+            url: "http://p".into(),
+            reason: "connection reset".into(),
+            never_sent,
+        };
         assert!(matches!(ServiceError::from_peer(lost(true)), ServiceError::NotLeader));
         assert!(matches!(ServiceError::from_peer(lost(false)), ServiceError::LeaderChanged));
     }

@@ -22,11 +22,9 @@ impl Server {
     fn peer_client(
         &self,
         member: u64,
-    ) -> Result<(String, capstan_proto::capstanpb::peer_client::PeerClient<tonic::transport::Channel>), ServiceError> {
-        let url = self
-            .peer_urls_of(member)
-            .and_then(|u| u.into_iter().next())
-            .ok_or(ServiceError::LeaderChanged)?;
+    ) -> Result<(String, capstan_proto::capstanpb::peer_client::PeerClient<tonic::transport::Channel>), ServiceError>
+    {
+        let url = self.peer_urls_of(member).and_then(|u| u.into_iter().next()).ok_or(ServiceError::LeaderChanged)?;
         let client = self.peers.client(&url).map_err(ServiceError::from_peer)?;
         Ok((url, client))
     }
@@ -124,7 +122,12 @@ impl Server {
 }
 
 /// Asks the member at `url` (the leader) to propose `batch`; returns once it is committed.
-pub(super) async fn propose_at(peers: &PeerClients, url: &str, batch: RequestBatch, timeout: Duration) -> Result<(), ServiceError> {
+pub(super) async fn propose_at(
+    peers: &PeerClients,
+    url: &str,
+    batch: RequestBatch,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
     let mut client = peers.client(url).map_err(ServiceError::from_peer)?;
     let req = peers.request(batch, Some(timeout));
     client.propose(req).await.map(|_| ()).map_err(|s| ServiceError::from_peer(peers.error(url, s)))

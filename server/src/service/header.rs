@@ -35,11 +35,6 @@ impl HeaderFactory {
     }
 
     pub fn header(&self, revision: i64) -> ResponseHeader {
-        ResponseHeader {
-            cluster_id: self.cluster_id,
-            member_id: self.member_id,
-            revision,
-            raft_term: self.term(),
-        }
+        ResponseHeader { cluster_id: self.cluster_id, member_id: self.member_id, revision, raft_term: self.term() }
     }
 }

@@ -88,7 +88,11 @@ pub(super) async fn run(
         }
         let now = *progress.borrow_and_update();
         if planner.observe(now, policy) {
-            tracing::debug!(index = now.index, requests = now.requests, "snapshot due (--snapshot-count requests applied)");
+            tracing::debug!(
+                index = now.index,
+                requests = now.requests,
+                "snapshot due (--snapshot-count requests applied)"
+            );
             if server.raft.trigger().snapshot().await.is_err() {
                 return;
             }

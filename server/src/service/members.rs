@@ -64,7 +64,8 @@ impl Server {
             Route::Leader(l) => {
                 let (url, mut client) = self.leader_client(l)?;
                 let r = client.member_add(self.peers.request(req, Some(self.options.request_timeout))).await;
-                r.map(|r| self.rehead_add(r.into_inner())).map_err(|s| ServiceError::from_peer(self.peers.error(&url, s)))
+                r.map(|r| self.rehead_add(r.into_inner()))
+                    .map_err(|s| ServiceError::from_peer(self.peers.error(&url, s)))
             }
         }
     }
@@ -112,7 +113,8 @@ impl Server {
     fn leader_client(
         &self,
         leader: u64,
-    ) -> Result<(String, capstan_proto::capstanpb::peer_client::PeerClient<tonic::transport::Channel>), ServiceError> {
+    ) -> Result<(String, capstan_proto::capstanpb::peer_client::PeerClient<tonic::transport::Channel>), ServiceError>
+    {
         let url = self.peer_urls_of(leader).and_then(|u| u.into_iter().next()).ok_or(ServiceError::LeaderChanged)?;
         let client = self.peers.client(&url).map_err(ServiceError::from_peer)?;
         Ok((url, client))
@@ -132,7 +134,10 @@ impl Server {
 
     fn check_urls_unused(&self, urls: &[String], except: Option<u64>) -> Result<(), ServiceError> {
         let (nodes, _) = self.nodes();
-        let taken = nodes.iter().filter(|(id, _)| Some(**id) != except).any(|(_, n)| n.peer_urls.iter().any(|u| urls.contains(u)));
+        let taken = nodes
+            .iter()
+            .filter(|(id, _)| Some(**id) != except)
+            .any(|(_, n)| n.peer_urls.iter().any(|u| urls.contains(u)));
         if taken { Err(ServiceError::Etcd(EtcdError::PeerUrlExists)) } else { Ok(()) }
     }
 
@@ -151,16 +156,18 @@ impl Server {
         loop {
             match self.raft.change_membership(change.clone(), false).await {
                 Ok(_) => return Ok(()),
-                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))))
-                    if Instant::now() < deadline =>
-                {
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                     tracing::warn!(error = %e, "membership change refused");
                     return Err(ServiceError::Etcd(EtcdError::UnhealthyCluster));
                 }
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => return Err(ServiceError::LeaderChanged),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                    return Err(ServiceError::LeaderChanged);
+                }
                 Err(RaftError::Fatal(_)) => return Err(ServiceError::Stopped),
             }
         }
@@ -197,7 +204,13 @@ impl Server {
         tracing::info!(member = %format!("{id:x}"), peer_urls = ?req.peer_ur_ls, learner = req.is_learner, "added member");
         Ok(MemberAddResponse {
             header: self.cluster_header(),
-            member: Some(Member { id, name: String::new(), peer_ur_ls: req.peer_ur_ls, client_ur_ls: Vec::new(), is_learner: req.is_learner }),
+            member: Some(Member {
+                id,
+                name: String::new(),
+                peer_ur_ls: req.peer_ur_ls,
+                client_ur_ls: Vec::new(),
+                is_learner: req.is_learner,
+            }),
             members: self.member_list(),
         })
     }
@@ -231,7 +244,10 @@ impl Server {
     }
 
     /// MemberPromote on the leader: a learner that has caught up becomes a voter.
-    pub async fn leader_member_promote(&self, req: MemberPromoteRequest) -> Result<MemberPromoteResponse, ServiceError> {
+    pub async fn leader_member_promote(
+        &self,
+        req: MemberPromoteRequest,
+    ) -> Result<MemberPromoteResponse, ServiceError> {
         self.check_known(req.id)?;
         let (_, voters) = self.nodes();
         if voters.contains(&req.id) {

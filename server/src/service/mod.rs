@@ -41,8 +41,8 @@ use crate::lease::Lessor;
 use crate::membership::MemberTable;
 use crate::mvcc::KvStore;
 use crate::peer::PeerClients;
-use crate::raft::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult, Raft};
 use crate::raft::state_machine::Alarms;
+use crate::raft::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult, Raft};
 use crate::watch::WatchHub;
 
 /// What a waiting proposer receives.
@@ -77,7 +77,11 @@ impl Waiters {
 
 /// Hands `req` to the proposer, waiting for room in its queue until
 /// `deadline` (the request's own: a full queue counts against it).
-async fn enqueue(queue: &mpsc::Sender<InternalRequest>, req: InternalRequest, deadline: Instant) -> Result<(), ServiceError> {
+async fn enqueue(
+    queue: &mpsc::Sender<InternalRequest>,
+    req: InternalRequest,
+    deadline: Instant,
+) -> Result<(), ServiceError> {
     match tokio::time::timeout_at(deadline, queue.send(req)).await {
         Ok(sent) => sent.map_err(|_| ServiceError::Stopped),
         Err(_) => Err(ServiceError::Timeout),
@@ -274,7 +278,6 @@ impl Server {
         &self.engine
     }
 
-
     pub fn members(&self) -> &Arc<MemberTable> {
         &self.members
     }
@@ -305,7 +308,10 @@ impl Server {
         }
         let _pending = metrics.proposal_pending();
         let result = self.await_applied(id, rx, deadline).await;
-        if matches!(result, Err(ServiceError::NoLeader | ServiceError::NotLeader | ServiceError::Timeout | ServiceError::Stopped)) {
+        if matches!(
+            result,
+            Err(ServiceError::NoLeader | ServiceError::NotLeader | ServiceError::Timeout | ServiceError::Stopped)
+        ) {
             metrics.proposals_failed.inc();
         }
         result
@@ -517,7 +523,8 @@ mod tests {
         queue.try_send(InternalRequest::default()).unwrap();
         let deadline = Instant::now() + request_timeout;
         // Only a bound on a hung test: passing does not depend on it.
-        let enqueued = tokio::time::timeout(Duration::from_secs(30), enqueue(&queue, InternalRequest::default(), deadline)).await;
+        let enqueued =
+            tokio::time::timeout(Duration::from_secs(30), enqueue(&queue, InternalRequest::default(), deadline)).await;
         let Ok(Err(e)) = enqueued else { panic!("still waiting for room 100 request timeouts later: {enqueued:?}") };
         assert!(Instant::now() >= deadline);
         assert_eq!(tonic::Status::from(e).message(), "etcdserver: request timed out");

@@ -27,7 +27,11 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 /// batch smaller, and this pipeline is bound by per-entry work, not by waiting.
 const MAX_IN_FLIGHT: usize = 1;
 
-pub(super) async fn run(server: Arc<Server>, mut rx: mpsc::Receiver<InternalRequest>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(super) async fn run(
+    server: Arc<Server>,
+    mut rx: mpsc::Receiver<InternalRequest>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         // Take a slot first: while all slots are busy, requests queue up and
@@ -167,7 +171,11 @@ mod tests {
 
     impl Follower {
         fn new(urls: Vec<String>) -> Self {
-            Self { peers: PeerClients::new(1, 0x1c, Arc::new(MemberTable::new(1))), urls, forwards: AtomicUsize::new(0) }
+            Self {
+                peers: PeerClients::new(1, 0x1c, Arc::new(MemberTable::new(1))),
+                urls,
+                forwards: AtomicUsize::new(0),
+            }
         }
     }
 
@@ -195,7 +203,9 @@ mod tests {
 
     fn put_batch() -> RequestBatch {
         let put = PutRequest { key: MARKER.to_vec(), value: b"v".to_vec(), ..Default::default() };
-        RequestBatch { requests: vec![InternalRequest { id: 7, request: Some(Request::Put(put)), ..Default::default() }] }
+        RequestBatch {
+            requests: vec![InternalRequest { id: 7, request: Some(Request::Put(put)), ..Default::default() }],
+        }
     }
 
     /// A leader that takes a proposal in, then loses the connection before
@@ -232,7 +242,8 @@ mod tests {
 
     /// What a proxy between members (Envoy, as in a service mesh) answers
     /// when the leader's connection breaks after the request went through.
-    const PROXY_TEXT: &str = "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
+    const PROXY_TEXT: &str =
+        "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 
     /// A peer that answers every call with the gRPC error in `headers`
     /// (a trailers-only response), counting the proposals it received.
@@ -289,7 +300,10 @@ mod tests {
         let follower = Follower::new(vec![old]);
         let result = submit(&follower, put_batch(), Instant::now() + Duration::from_secs(3)).await;
         assert_eq!(refused.load(Ordering::SeqCst), 1, "{result:?}");
-        assert!(matches!(&result, Err(ServiceError::Remote(s)) if s.message() == "etcdserver: not leader"), "{result:?}");
+        assert!(
+            matches!(&result, Err(ServiceError::Remote(s)) if s.message() == "etcdserver: not leader"),
+            "{result:?}"
+        );
     }
 
     /// R5, reproduced: the refusal's text mentions "connect", which the

@@ -7,8 +7,8 @@
 use capstan_proto::capstanpb::internal_request::Request;
 use capstan_proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse, TxnRequest,
-    TxnResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse,
+    TxnRequest, TxnResponse,
 };
 
 use super::{EtcdError, Server, ServiceError};

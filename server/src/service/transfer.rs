@@ -69,7 +69,12 @@ impl Server {
 
     /// Waits for the transferee to have the whole log, then asks it to
     /// campaign every election timeout until it leads or time runs out.
-    async fn campaign_until_leader(&self, target: u64, deadline: Instant, election: Duration) -> Result<(), ServiceError> {
+    async fn campaign_until_leader(
+        &self,
+        target: u64,
+        deadline: Instant,
+        election: Duration,
+    ) -> Result<(), ServiceError> {
         let mut metrics = self.raft.metrics();
         loop {
             let (leader, caught_up) = {

@@ -293,7 +293,8 @@ impl Engine {
     /// Bytes of live state-machine data (dbSizeInUse): RocksDB's estimate of live
     /// SST data plus memtables.
     pub fn live_data_size(&self) -> u64 {
-        let live = self.state_property_sum("rocksdb.estimate-live-data-size") + self.state_property_sum("rocksdb.size-all-mem-tables");
+        let live = self.state_property_sum("rocksdb.estimate-live-data-size")
+            + self.state_property_sum("rocksdb.size-all-mem-tables");
         live.min(self.size_on_disk())
     }
 
@@ -309,7 +310,10 @@ impl Engine {
     pub fn compact_all(&self) {
         // Flushing first lets compaction drop what deletes and compaction freed
         // from the memtables too.
-        if let Err(e) = self.db.flush_cfs_opt(&Cf::ALL.iter().map(|cf| self.cf(*cf)).collect::<Vec<_>>(), &rocksdb::FlushOptions::default()) {
+        if let Err(e) = self.db.flush_cfs_opt(
+            &Cf::ALL.iter().map(|cf| self.cf(*cf)).collect::<Vec<_>>(),
+            &rocksdb::FlushOptions::default(),
+        ) {
             tracing::warn!(error = %e, "flush before defragment failed");
         }
         for cf in Cf::ALL {

@@ -462,7 +462,11 @@ impl WatchHub {
                                 }
                             }
                             SendOutcome::Full => {
-                                tracing::debug!(serial, revision = rev, "watch stream full; watcher falls back to catch-up");
+                                tracing::debug!(
+                                    serial,
+                                    revision = rev,
+                                    "watch stream full; watcher falls back to catch-up"
+                                );
                                 st.make_unsynced(serial, rev);
                                 wake = true;
                             }
@@ -532,9 +536,10 @@ impl WatchHub {
         self.waker.wake();
         let handle = self.sync_thread.lock().take();
         if let Some(h) = handle
-            && h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
+        }
     }
 
     fn is_closed(&self) -> bool {

@@ -51,7 +51,8 @@ impl WatchHub {
             }
             let st = &mut *st;
             let cursor = st.sync_cursor;
-            let order: Vec<u64> = st.unsynced.range(cursor + 1..).chain(st.unsynced.range(..=cursor)).copied().collect();
+            let order: Vec<u64> =
+                st.unsynced.range(cursor + 1..).chain(st.unsynced.range(..=cursor)).copied().collect();
             for serial in order {
                 if chosen.len() >= self.config.max_watchers_per_sync {
                     break;

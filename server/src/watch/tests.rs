@@ -314,10 +314,7 @@ async fn events_of_one_revision_stay_together_and_revisions_are_separate_live_re
     });
     let t = last - 2;
     let d = next(&mut s).await;
-    assert_eq!(
-        (d.watch_id, d.revision, keys(&d)),
-        (id, t, vec!["x".into(), "y".into(), "z".into()])
-    );
+    assert_eq!((d.watch_id, d.revision, keys(&d)), (id, t, vec!["x".into(), "y".into(), "z".into()]));
     assert_eq!(d.events.iter().map(|e| e.kv.as_ref().unwrap().mod_revision).collect::<Vec<_>>(), vec![t, t, t]);
     assert_eq!((next(&mut s).await.revision, next(&mut s).await.revision), (t + 1, t + 2));
 

@@ -72,7 +72,9 @@ impl Member {
             // new ports; a restarted one must keep its peer URL, so it fails.
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 let log = self.log();
-                if log.contains("address already in use") && !self.data_dir.join("member").join("db").join("CURRENT").exists() {
+                if log.contains("address already in use")
+                    && !self.data_dir.join("member").join("db").join("CURRENT").exists()
+                {
                     self.client_port = free_port();
                     self.peer_port = free_port();
                     self.spawn();

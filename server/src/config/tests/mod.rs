@@ -4,10 +4,7 @@ use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn args(list: &[&str]) -> Vec<String> {
-    std::iter::once("capstan")
-        .chain(list.iter().copied())
-        .map(String::from)
-        .collect()
+    std::iter::once("capstan").chain(list.iter().copied()).map(String::from).collect()
 }
 
 fn no_env(_: &str) -> Option<String> {
@@ -15,10 +12,7 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let map: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |k| map.get(k).cloned()
 }
 
@@ -63,10 +57,7 @@ impl TempFile {
     fn new(contents: &str) -> TempFile {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "capstan-config-test-{}-{n}.yml",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("capstan-config-test-{}-{n}.yml", std::process::id()));
         std::fs::write(&path, contents).expect("write temp config");
         TempFile(path)
     }
@@ -83,9 +74,7 @@ impl Drop for TempFile {
 }
 
 fn has_notice(cfg: &Config, level: NoticeLevel, needle: &str) -> bool {
-    cfg.notices
-        .iter()
-        .any(|n| n.level == level && n.message.contains(needle))
+    cfg.notices.iter().any(|n| n.level == level && n.message.contains(needle))
 }
 
 const SEED_CONF: &str = "\
@@ -117,66 +106,30 @@ fn assert_seed_values(cfg: &Config) {
     assert_eq!(cfg.election_timeout(), Duration::from_secs(1));
     assert_eq!(cfg.listen_peer_urls, ["http://192.168.1.10:2380"]);
     assert_eq!(cfg.listen_client_urls, ["http://192.168.1.10:2379"]);
-    assert_eq!(
-        cfg.initial_advertise_peer_urls,
-        ["http://192.168.1.10:2380"]
-    );
+    assert_eq!(cfg.initial_advertise_peer_urls, ["http://192.168.1.10:2380"]);
     assert_eq!(cfg.advertise_client_urls, ["http://192.168.1.10:2379"]);
     assert_eq!(cfg.initial_cluster_state, ClusterState::New);
     assert_eq!(cfg.initial_cluster_token, "etcd-cluster-token");
     assert_eq!(
         cfg.initial_cluster_members().unwrap(),
         vec![
-            (
-                "etcd0".to_string(),
-                vec!["http://192.168.1.10:2380".to_string()]
-            ),
-            (
-                "etcd1".to_string(),
-                vec!["http://192.168.1.11:2380".to_string()]
-            ),
-            (
-                "etcd2".to_string(),
-                vec!["http://192.168.1.12:2380".to_string()]
-            ),
+            ("etcd0".to_string(), vec!["http://192.168.1.10:2380".to_string()]),
+            ("etcd1".to_string(), vec!["http://192.168.1.11:2380".to_string()]),
+            ("etcd2".to_string(), vec!["http://192.168.1.12:2380".to_string()]),
         ]
     );
     let client = cfg.client_tls();
-    assert_eq!(
-        client.cert_file,
-        Some(PathBuf::from("/etc/ssl/etcd/server.pem"))
-    );
-    assert_eq!(
-        client.key_file,
-        Some(PathBuf::from("/etc/ssl/etcd/server-key.pem"))
-    );
-    assert_eq!(
-        client.trusted_ca_file,
-        Some(PathBuf::from("/etc/ssl/etcd/ca.pem"))
-    );
+    assert_eq!(client.cert_file, Some(PathBuf::from("/etc/ssl/etcd/server.pem")));
+    assert_eq!(client.key_file, Some(PathBuf::from("/etc/ssl/etcd/server-key.pem")));
+    assert_eq!(client.trusted_ca_file, Some(PathBuf::from("/etc/ssl/etcd/ca.pem")));
     assert!(client.client_cert_auth);
     let peer = cfg.peer_tls();
-    assert_eq!(
-        peer.cert_file,
-        Some(PathBuf::from("/etc/ssl/etcd/server.pem"))
-    );
-    assert_eq!(
-        peer.key_file,
-        Some(PathBuf::from("/etc/ssl/etcd/server-key.pem"))
-    );
-    assert_eq!(
-        peer.trusted_ca_file,
-        Some(PathBuf::from("/etc/ssl/etcd/ca.pem"))
-    );
+    assert_eq!(peer.cert_file, Some(PathBuf::from("/etc/ssl/etcd/server.pem")));
+    assert_eq!(peer.key_file, Some(PathBuf::from("/etc/ssl/etcd/server-key.pem")));
+    assert_eq!(peer.trusted_ca_file, Some(PathBuf::from("/etc/ssl/etcd/ca.pem")));
     assert!(peer.client_cert_auth);
-    assert_eq!(
-        cfg.client_listen_addrs().unwrap(),
-        ["192.168.1.10:2379".parse().unwrap()]
-    );
-    assert_eq!(
-        cfg.peer_listen_addrs().unwrap(),
-        ["192.168.1.10:2380".parse().unwrap()]
-    );
+    assert_eq!(cfg.client_listen_addrs().unwrap(), ["192.168.1.10:2379".parse().unwrap()]);
+    assert_eq!(cfg.peer_listen_addrs().unwrap(), ["192.168.1.10:2380".parse().unwrap()]);
     // Untouched options keep etcd's defaults.
     assert_eq!(cfg.snapshot_count, 10_000);
     assert_eq!(cfg.max_txn_ops, 128);

@@ -16,10 +16,7 @@ log-outputs: stdout
     assert_eq!(cfg.grpc_keepalive_min_time, Duration::from_secs(10));
     assert_eq!(cfg.grpc_keepalive_timeout, Duration::from_secs(30));
     assert_eq!(cfg.snapshot_catchup_entries, 100);
-    assert_eq!(
-        cfg.auto_compaction().unwrap(),
-        AutoCompaction::Periodic(Duration::from_secs(300))
-    );
+    assert_eq!(cfg.auto_compaction().unwrap(), AutoCompaction::Periodic(Duration::from_secs(300)));
     assert_eq!(cfg.name, "123");
     assert_eq!(cfg.initial_cluster, "123=http://localhost:2380");
     assert_eq!(cfg.log_outputs, ["stdout"]);
@@ -28,26 +25,12 @@ log-outputs: stdout
 
 #[test]
 fn help_lists_every_flag_by_group() {
-    for flags in [
-        &["--help"][..],
-        &["-h"],
-        &["-help"],
-        &["--name", "x", "--help"],
-    ] {
+    for flags in [&["--help"][..], &["-h"], &["-help"], &["--name", "x", "--help"]] {
         let err = parse(flags).unwrap_err();
         assert!(err.is_informational());
         assert_eq!(err.exit_code(), 0);
-        let ConfigError::Help(text) = err else {
-            panic!("expected help")
-        };
-        for heading in [
-            "Member:",
-            "Clustering:",
-            "Security:",
-            "Auth:",
-            "Logging:",
-            "Capstan:",
-        ] {
+        let ConfigError::Help(text) = err else { panic!("expected help") };
+        for heading in ["Member:", "Clustering:", "Security:", "Auth:", "Logging:", "Capstan:"] {
             assert!(text.contains(heading), "missing {heading}");
         }
         assert!(text.contains("  --name 'default'\n    Human-readable name for this member."));
@@ -56,11 +39,7 @@ fn help_lists_every_flag_by_group() {
         assert!(text.contains("--emulated-etcd-version '3.6.6'"));
         assert!(text.contains("TxnModeWriteWithSharedBuffer=true|false (BETA - default=true)"));
         for flag in FLAGS.iter().filter(|f| f.group != Group::Hidden) {
-            assert!(
-                text.contains(&format!("  --{} '", flag.name)),
-                "--{} missing from help",
-                flag.name
-            );
+            assert!(text.contains(&format!("  --{} '", flag.name)), "--{} missing from help", flag.name);
             assert!(!flag.help.is_empty(), "--{} has no help", flag.name);
         }
     }
@@ -70,25 +49,13 @@ fn help_lists_every_flag_by_group() {
 fn version_prints_emulated_version() {
     let err = parse(&["--version"]).unwrap_err();
     assert_eq!(err.exit_code(), 0);
-    let ConfigError::Version(text) = err else {
-        panic!("expected version")
-    };
+    let ConfigError::Version(text) = err else { panic!("expected version") };
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        lines[0],
-        format!("capstan Version: {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(lines[0], format!("capstan Version: {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(lines[1], "etcd API Version: 3.6.6");
     assert!(lines[2].starts_with("Git SHA: "));
     assert!(lines[3].starts_with("Rust Version: "));
-    assert_eq!(
-        lines[4],
-        format!(
-            "OS/Arch: {}/{}",
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        )
-    );
+    assert_eq!(lines[4], format!("OS/Arch: {}/{}", std::env::consts::OS, std::env::consts::ARCH));
 
     let err = parse(&["--emulated-etcd-version=3.5.21", "--version"]).unwrap_err();
     assert!(err.to_string().contains("etcd API Version: 3.5.21"));
@@ -96,10 +63,7 @@ fn version_prints_emulated_version() {
     assert!(err.to_string().contains("etcd API Version: 3.4.0"));
     // --version=false runs normally.
     assert!(parse(&["--version=false"]).is_ok());
-    assert!(matches!(
-        parse(&["--emulated-etcd-version", "three"]),
-        Err(ConfigError::InvalidValue { .. })
-    ));
+    assert!(matches!(parse(&["--emulated-etcd-version", "three"]), Err(ConfigError::InvalidValue { .. })));
 }
 
 #[test]
@@ -117,19 +81,10 @@ fn initial_cluster_default_derivation() {
         "http://0.0.0.0:2380",
     ])
     .unwrap();
-    assert_eq!(
-        cfg.initial_cluster,
-        "infra1=http://10.0.0.1:2380,infra1=http://10.0.0.2:2380"
-    );
+    assert_eq!(cfg.initial_cluster, "infra1=http://10.0.0.1:2380,infra1=http://10.0.0.2:2380");
     assert_eq!(
         cfg.initial_cluster_members().unwrap(),
-        vec![(
-            "infra1".to_string(),
-            vec![
-                "http://10.0.0.1:2380".to_string(),
-                "http://10.0.0.2:2380".to_string()
-            ]
-        )]
+        vec![("infra1".to_string(), vec!["http://10.0.0.1:2380".to_string(), "http://10.0.0.2:2380".to_string()])]
     );
 
     // With the default name but other peer URLs.
@@ -141,28 +96,14 @@ fn initial_cluster_default_derivation() {
     assert_eq!(cfg.initial_cluster, "x=http://localhost:2380");
 
     // An explicit value is kept.
-    let cfg = parse(&[
-        "--name",
-        "a",
-        "--initial-cluster",
-        "a=http://127.0.0.1:2380,b=http://127.0.0.2:2380",
-    ])
-    .unwrap();
-    assert_eq!(
-        cfg.initial_cluster,
-        "a=http://127.0.0.1:2380,b=http://127.0.0.2:2380"
-    );
+    let cfg = parse(&["--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380,b=http://127.0.0.2:2380"]).unwrap();
+    assert_eq!(cfg.initial_cluster, "a=http://127.0.0.1:2380,b=http://127.0.0.2:2380");
 
     // Discovery replaces the static initial cluster.
     let cfg = parse(&["--discovery-srv", "example.com"]).unwrap();
     assert_eq!(cfg.initial_cluster, "");
-    let err = parse(&[
-        "--discovery-srv",
-        "example.com",
-        "--initial-cluster",
-        "default=http://localhost:2380",
-    ])
-    .unwrap_err();
+    let err =
+        parse(&["--discovery-srv", "example.com", "--initial-cluster", "default=http://localhost:2380"]).unwrap_err();
     assert!(matches!(err, ConfigError::ConflictBootstrapFlags));
 
     // The same derivation from a config file.
@@ -178,46 +119,19 @@ fn validation_mirrors_etcd() {
         "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]"
     );
     let err = parse(&["--election-timeout", "60000"]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "--election-timeout[60000ms] is too long, and should be set less than 50000ms"
-    );
-    assert!(
-        parse(&["--heartbeat-interval", "0"])
-            .unwrap_err()
-            .to_string()
-            .contains("--heartbeat-interval must be >0")
-    );
+    assert_eq!(err.to_string(), "--election-timeout[60000ms] is too long, and should be set less than 50000ms");
+    assert!(parse(&["--heartbeat-interval", "0"]).unwrap_err().to_string().contains("--heartbeat-interval must be >0"));
 
-    let err = parse(&[
-        "--name",
-        "x",
-        "--initial-cluster",
-        "a=http://127.0.0.1:2380",
-    ])
-    .unwrap_err();
+    let err = parse(&["--name", "x", "--initial-cluster", "a=http://127.0.0.1:2380"]).unwrap_err();
     assert!(matches!(&err, ConfigError::LocalMemberMissing { name } if name == "x"));
-    assert_eq!(
-        err.to_string(),
-        "couldn't find local name \"x\" in the initial cluster configuration"
-    );
+    assert_eq!(err.to_string(), "couldn't find local name \"x\" in the initial cluster configuration");
     // Joining an existing cluster is checked at bootstrap, not here.
     assert!(
-        parse(&[
-            "--name",
-            "x",
-            "--initial-cluster",
-            "a=http://127.0.0.1:2380",
-            "--initial-cluster-state=existing"
-        ])
-        .is_ok()
+        parse(&["--name", "x", "--initial-cluster", "a=http://127.0.0.1:2380", "--initial-cluster-state=existing"])
+            .is_ok()
     );
 
-    let err = parse(&[
-        "--initial-cluster",
-        "default=http://127.0.0.1:2380,b=http://127.0.0.1:2380",
-    ])
-    .unwrap_err();
+    let err = parse(&["--initial-cluster", "default=http://127.0.0.1:2380,b=http://127.0.0.1:2380"]).unwrap_err();
     assert!(err.to_string().contains("has duplicate url"));
     // An emptied initial cluster cannot bootstrap this member.
     let err = parse(&["--initial-cluster", ""]).unwrap_err();
@@ -227,9 +141,7 @@ fn validation_mirrors_etcd() {
     // CORS origins: '*' or URLs; an empty file value keeps the default.
     assert_eq!(parse_yaml("cors: ''\n", "c.yml").unwrap().cors, ["*"]);
     assert_eq!(
-        parse(&["--cors", "http://a.example:80,http://b.example:80"])
-            .unwrap()
-            .cors,
+        parse(&["--cors", "http://a.example:80,http://b.example:80"]).unwrap().cors,
         ["http://a.example:80", "http://b.example:80"]
     );
 
@@ -242,87 +154,38 @@ fn validation_mirrors_etcd() {
     assert_eq!(cfg.advertise_client_urls, [DEFAULT_CLIENT_URL]);
 
     let err = parse(&["--discovery-token", "t"]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "both --discovery-token and --discovery-endpoints must be set"
-    );
-    assert!(
-        parse(&[
-            "--discovery-token",
-            "t",
-            "--discovery-endpoints",
-            "http://127.0.0.1:2379"
-        ])
-        .is_ok()
-    );
+    assert_eq!(err.to_string(), "both --discovery-token and --discovery-endpoints must be set");
+    assert!(parse(&["--discovery-token", "t", "--discovery-endpoints", "http://127.0.0.1:2379"]).is_ok());
     let err = parse(&["--discovery-fallback", "proxy"]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("--discovery-fallback can't be configured as \"proxy\"")
-    );
+    assert!(err.to_string().contains("--discovery-fallback can't be configured as \"proxy\""));
     assert!(parse(&["--max-txn-ops", "0"]).is_err());
     assert!(parse(&["--tls-min-version", "TLS1.3", "--tls-max-version", "TLS1.2"]).is_err());
     assert!(parse(&["--tls-min-version", "TLS1.3", "--cipher-suites", "X"]).is_err());
     assert!(parse(&["--tls-min-version", "SSL3"]).is_err());
     assert!(parse(&["--log-outputs", "default,stderr"]).is_err());
     assert!(parse(&["--enable-log-rotation"]).is_err());
-    let cfg = parse(&[
-        "--enable-log-rotation",
-        "--log-outputs",
-        "/var/log/capstan.log",
-    ])
-    .unwrap();
+    let cfg = parse(&["--enable-log-rotation", "--log-outputs", "/var/log/capstan.log"]).unwrap();
     assert_eq!(cfg.log_rotation().unwrap().max_size_mb, 100);
-    assert!(
-        parse(&["--logger", "capnslog"])
-            .unwrap_err()
-            .to_string()
-            .contains("--logger=capnslog is removed in v3.5")
-    );
+    assert!(parse(&["--logger", "capnslog"]).unwrap_err().to_string().contains("--logger=capnslog is removed in v3.5"));
     assert!(parse(&["--auth-token", "bogus"]).is_err());
     assert_eq!(
-        parse(&["--auth-token", "jwt,sign-method=RS256,ttl=10m"])
-            .unwrap()
-            .auth_token_spec()
-            .unwrap(),
+        parse(&["--auth-token", "jwt,sign-method=RS256,ttl=10m"]).unwrap().auth_token_spec().unwrap(),
         AuthTokenSpec::Jwt(BTreeMap::from([
             ("sign-method".to_string(), "RS256".to_string()),
             ("ttl".to_string(), "10m".to_string()),
         ]))
     );
-    assert!(
-        parse(&[
-            "--enable-distributed-tracing",
-            "--distributed-tracing-sampling-rate",
-            "2000000"
-        ])
-        .is_err()
-    );
+    assert!(parse(&["--enable-distributed-tracing", "--distributed-tracing-sampling-rate", "2000000"]).is_err());
 }
 
 #[test]
 fn experimental_flags_migrate() {
-    let cfg = parse(&[
-        "--experimental-compact-hash-check-time",
-        "2m",
-        "--experimental-memory-mlock",
-    ])
-    .unwrap();
+    let cfg = parse(&["--experimental-compact-hash-check-time", "2m", "--experimental-memory-mlock"]).unwrap();
     assert_eq!(cfg.compact_hash_check_time, Duration::from_secs(120));
     assert!(cfg.memory_mlock);
-    assert!(has_notice(
-        &cfg,
-        NoticeLevel::Warn,
-        "--experimental-compact-hash-check-time is deprecated"
-    ));
+    assert!(has_notice(&cfg, NoticeLevel::Warn, "--experimental-compact-hash-check-time is deprecated"));
 
-    let err = parse(&[
-        "--experimental-compact-hash-check-time",
-        "2m",
-        "--compact-hash-check-time",
-        "3m",
-    ])
-    .unwrap_err();
+    let err = parse(&["--experimental-compact-hash-check-time", "2m", "--compact-hash-check-time", "3m"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot set --experimental-compact-hash-check-time and --compact-hash-check-time at the same time, please use --compact-hash-check-time only"
@@ -331,13 +194,8 @@ fn experimental_flags_migrate() {
     let cfg = parse(&["--experimental-warning-unary-request-duration", "1s"]).unwrap();
     assert_eq!(cfg.warning_unary_request_duration, Duration::from_secs(1));
     assert!(
-        parse(&[
-            "--experimental-warning-unary-request-duration",
-            "1s",
-            "--warning-unary-request-duration",
-            "2s"
-        ])
-        .is_err()
+        parse(&["--experimental-warning-unary-request-duration", "1s", "--warning-unary-request-duration", "2s"])
+            .is_err()
     );
 
     let cfg = parse(&["--experimental-initial-corrupt-check=true"]).unwrap();
@@ -346,40 +204,21 @@ fn experimental_flags_migrate() {
 
 #[test]
 fn feature_gates() {
-    let cfg = parse(&[
-        "--feature-gates=LeaseCheckpoint=true",
-        "--feature-gates",
-        "LeaseCheckpointPersist=true",
-    ])
-    .unwrap();
+    let cfg =
+        parse(&["--feature-gates=LeaseCheckpoint=true", "--feature-gates", "LeaseCheckpointPersist=true"]).unwrap();
     assert!(cfg.feature_enabled("LeaseCheckpoint"));
     assert!(cfg.feature_enabled("LeaseCheckpointPersist"));
 
     let err = parse(&["--feature-gates", "LeaseCheckpointPersist=true"]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("requires enabling feature gate LeaseCheckpoint")
-    );
+    assert!(err.to_string().contains("requires enabling feature gate LeaseCheckpoint"));
 
     let err = parse(&["--feature-gates", "Bogus=true"]).unwrap_err();
     assert!(err.to_string().contains("unrecognized feature gate: Bogus"));
-    assert!(
-        parse(&["--feature-gates", "CompactHashCheck"])
-            .unwrap_err()
-            .to_string()
-            .contains("missing bool value")
-    );
+    assert!(parse(&["--feature-gates", "CompactHashCheck"]).unwrap_err().to_string().contains("missing bool value"));
 
-    let err = parse(&[
-        "--experimental-enable-lease-checkpoint",
-        "--feature-gates",
-        "LeaseCheckpoint=false",
-    ])
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("cannot specify both flags: --experimental-enable-lease-checkpoint=true")
-    );
+    let err =
+        parse(&["--experimental-enable-lease-checkpoint", "--feature-gates", "LeaseCheckpoint=false"]).unwrap_err();
+    assert!(err.to_string().starts_with("cannot specify both flags: --experimental-enable-lease-checkpoint=true"));
 
     let cfg = parse(&["--feature-gates", "AllAlpha=true,SetMemberLocalAddr=false"]).unwrap();
     assert!(cfg.feature_enabled("CompactHashCheck"));
@@ -391,43 +230,15 @@ fn feature_gates() {
 fn auto_compaction_parsing() {
     let mut cfg = Config::default();
     let cases: &[(CompactionMode, &str, Option<AutoCompaction>)] = &[
-        (
-            CompactionMode::Periodic,
-            "0",
-            Some(AutoCompaction::Disabled),
-        ),
-        (
-            CompactionMode::Periodic,
-            "1",
-            Some(AutoCompaction::Periodic(Duration::from_secs(3600))),
-        ),
-        (
-            CompactionMode::Periodic,
-            "72",
-            Some(AutoCompaction::Periodic(Duration::from_secs(72 * 3600))),
-        ),
-        (
-            CompactionMode::Periodic,
-            "5m",
-            Some(AutoCompaction::Periodic(Duration::from_secs(300))),
-        ),
-        (
-            CompactionMode::Periodic,
-            "1.5h",
-            Some(AutoCompaction::Periodic(Duration::from_secs(5400))),
-        ),
+        (CompactionMode::Periodic, "0", Some(AutoCompaction::Disabled)),
+        (CompactionMode::Periodic, "1", Some(AutoCompaction::Periodic(Duration::from_secs(3600)))),
+        (CompactionMode::Periodic, "72", Some(AutoCompaction::Periodic(Duration::from_secs(72 * 3600)))),
+        (CompactionMode::Periodic, "5m", Some(AutoCompaction::Periodic(Duration::from_secs(300)))),
+        (CompactionMode::Periodic, "1.5h", Some(AutoCompaction::Periodic(Duration::from_secs(5400)))),
         (CompactionMode::Periodic, "abc", None),
         (CompactionMode::Periodic, "-1", None),
-        (
-            CompactionMode::Revision,
-            "1000",
-            Some(AutoCompaction::Revision(1000)),
-        ),
-        (
-            CompactionMode::Revision,
-            "0",
-            Some(AutoCompaction::Disabled),
-        ),
+        (CompactionMode::Revision, "1000", Some(AutoCompaction::Revision(1000))),
+        (CompactionMode::Revision, "0", Some(AutoCompaction::Disabled)),
         (CompactionMode::Revision, "5m", None),
     ];
     for (mode, retention, want) in cases {
@@ -448,22 +259,13 @@ fn auto_compaction_parsing() {
 #[test]
 fn go_scalar_parsing() {
     assert_eq!(parse_go_duration("300ms"), Ok(Duration::from_millis(300)));
-    assert_eq!(
-        parse_go_duration("2h45m"),
-        Ok(Duration::from_secs(2 * 3600 + 45 * 60))
-    );
+    assert_eq!(parse_go_duration("2h45m"), Ok(Duration::from_secs(2 * 3600 + 45 * 60)));
     assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
     assert_eq!(parse_go_duration(".5s"), Ok(Duration::from_millis(500)));
     assert_eq!(parse_go_duration("10µs"), Ok(Duration::from_micros(10)));
     assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-    assert_eq!(
-        parse_go_duration("5"),
-        Err("time: missing unit in duration \"5\"".to_string())
-    );
-    assert_eq!(
-        parse_go_duration("5d"),
-        Err("time: unknown unit \"d\" in duration \"5d\"".to_string())
-    );
+    assert_eq!(parse_go_duration("5"), Err("time: missing unit in duration \"5\"".to_string()));
+    assert_eq!(parse_go_duration("5d"), Err("time: unknown unit \"d\" in duration \"5d\"".to_string()));
     assert!(parse_go_duration("").is_err());
     assert!(parse_go_duration("-1s").is_err());
     assert_eq!(go_duration_string(Duration::ZERO), "0s");
@@ -491,14 +293,8 @@ fn go_scalar_parsing() {
 #[test]
 fn accessors() {
     let cfg = Config::default();
-    assert_eq!(
-        cfg.client_listen_addrs().unwrap(),
-        ["127.0.0.1:2379".parse().unwrap()]
-    );
-    assert_eq!(
-        cfg.peer_listen_addrs().unwrap(),
-        ["127.0.0.1:2380".parse().unwrap()]
-    );
+    assert_eq!(cfg.client_listen_addrs().unwrap(), ["127.0.0.1:2379".parse().unwrap()]);
+    assert_eq!(cfg.peer_listen_addrs().unwrap(), ["127.0.0.1:2380".parse().unwrap()]);
     assert!(cfg.metrics_listen_addrs().unwrap().is_empty());
     assert!(cfg.is_new_cluster());
     assert_eq!(cfg.min_lease_ttl_seconds(), 2);
@@ -510,13 +306,7 @@ fn accessors() {
 
     let cfg = parse(&["--heartbeat-interval", "100", "--election-timeout", "500"]).unwrap();
     assert_eq!(cfg.min_lease_ttl_seconds(), 1);
-    let cfg = parse(&[
-        "--heartbeat-interval",
-        "1000",
-        "--election-timeout",
-        "10000",
-    ])
-    .unwrap();
+    let cfg = parse(&["--heartbeat-interval", "1000", "--election-timeout", "10000"]).unwrap();
     assert_eq!(cfg.min_lease_ttl_seconds(), 15);
 
     let cfg = parse(&["--quota-backend-bytes", "-1"]).unwrap();
@@ -551,10 +341,7 @@ fn every_default_parses_and_every_flag_is_unique() {
         check(node);
     }
     for (old, new, _) in EXPERIMENTAL_MIGRATIONS {
-        assert!(
-            find_flag(old).is_some() && find_flag(new).is_some(),
-            "{old} -> {new}"
-        );
+        assert!(find_flag(old).is_some() && find_flag(new).is_some(), "{old} -> {new}");
     }
     for (flag, gate) in EXPERIMENTAL_GATE_FLAGS {
         assert!(find_flag(flag).is_some(), "{flag}");

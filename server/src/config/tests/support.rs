@@ -28,20 +28,14 @@ fn a_refused_flag_set_away_from_its_default_stops_start_up() {
         &["--discovery-proxy", "http://proxy:80"],
     ] {
         let message = unsupported(load(args));
-        assert!(
-            message.starts_with(&format!("{} is not supported yet by Capstan", args[0])),
-            "{message}"
-        );
+        assert!(message.starts_with(&format!("{} is not supported yet by Capstan", args[0])), "{message}");
     }
     // Whatever the source of the value.
     assert!(unsupported(load_env(&[], &[("ETCD_WAL_DIR", "/wal")])).starts_with("--wal-dir "));
     let file = TempFile::new("force-new-cluster: true\n");
     assert!(unsupported(load(&["--config-file", file.path()])).starts_with("--force-new-cluster "));
     // A refused feature gate, directly or through AllAlpha.
-    assert!(
-        unsupported(load(&["--feature-gates=InitialCorruptCheck=true"]))
-            .contains("InitialCorruptCheck=true")
-    );
+    assert!(unsupported(load(&["--feature-gates=InitialCorruptCheck=true"])).contains("InitialCorruptCheck=true"));
     assert!(unsupported(load(&["--feature-gates=AllAlpha=true"])).starts_with("--feature-gates "));
 }
 
@@ -65,35 +59,17 @@ fn a_flag_at_its_default_value_is_never_an_error_nor_a_warning() {
         "--initial-cluster=m1=http://localhost:2380",
     ])
     .unwrap();
-    assert!(
-        !cfg.notices.iter().any(|n| n.message.contains("Capstan")),
-        "{:?}",
-        cfg.notices
-    );
+    assert!(!cfg.notices.iter().any(|n| n.message.contains("Capstan")), "{:?}", cfg.notices);
 }
 
 #[test]
 fn an_ignored_flag_away_from_its_default_warns() {
-    let cfg = load(&[
-        "--max-wals=10",
-        "--backend-batch-interval=10ms",
-        "--enable-pprof",
-    ])
-    .unwrap();
-    assert!(warned(
-        &cfg,
-        "--max-wals is ignored by Capstan: file retention"
-    ));
-    assert!(warned(
-        &cfg,
-        "--backend-batch-interval is ignored by Capstan"
-    ));
+    let cfg = load(&["--max-wals=10", "--backend-batch-interval=10ms", "--enable-pprof"]).unwrap();
+    assert!(warned(&cfg, "--max-wals is ignored by Capstan: file retention"));
+    assert!(warned(&cfg, "--backend-batch-interval is ignored by Capstan"));
     assert!(warned(&cfg, "--enable-pprof is ignored by Capstan"));
     let cfg = load(&["--feature-gates=StopGRPCServiceOnDefrag=true"]).unwrap();
-    assert!(warned(
-        &cfg,
-        "--feature-gates StopGRPCServiceOnDefrag=true is ignored by Capstan"
-    ));
+    assert!(warned(&cfg, "--feature-gates StopGRPCServiceOnDefrag=true is ignored by Capstan"));
 }
 
 #[test]
@@ -110,20 +86,13 @@ fn only_http_urls_are_served() {
         unsupported(https),
         "--listen-client-urls https://127.0.0.1:2379 is not supported yet by Capstan (TLS is not implemented: use http:// URLs)"
     );
-    let unix = load(&[
-        "--listen-client-urls",
-        "unix://localhost:2379",
-        "--advertise-client-urls",
-        "http://127.0.0.1:2379",
-    ]);
+    let unix =
+        load(&["--listen-client-urls", "unix://localhost:2379", "--advertise-client-urls", "http://127.0.0.1:2379"]);
     assert!(unsupported(unix).contains("unix sockets are not implemented"));
-    let peer = load(&[
-        "--listen-peer-urls=https://127.0.0.1:2380",
-        "--initial-advertise-peer-urls=https://127.0.0.1:2380",
-    ]);
+    let peer =
+        load(&["--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=https://127.0.0.1:2380"]);
     assert!(unsupported(peer).starts_with("--listen-peer-urls https://127.0.0.1:2380 "));
-    let member =
-        load(&["--initial-cluster=default=http://localhost:2380,b=https://127.0.0.2:2380"]);
+    let member = load(&["--initial-cluster=default=http://localhost:2380,b=https://127.0.0.2:2380"]);
     assert!(unsupported(member).starts_with("--initial-cluster https://127.0.0.2:2380 "));
     let advertised = load(&["--advertise-client-urls=https://127.0.0.1:2379"]);
     assert!(unsupported(advertised).starts_with("--advertise-client-urls "));
@@ -131,13 +100,8 @@ fn only_http_urls_are_served() {
 
 #[test]
 fn tls_settings_on_http_urls_warn_like_etcd() {
-    let cfg = load(&[
-        "--cert-file=/c.pem",
-        "--key-file=/k.pem",
-        "--client-cert-auth",
-        "--peer-client-cert-auth",
-    ])
-    .unwrap();
+    let cfg =
+        load(&["--cert-file=/c.pem", "--key-file=/k.pem", "--client-cert-auth", "--peer-client-cert-auth"]).unwrap();
     assert!(warned(
         &cfg,
         "scheme is http or unix while key and cert files are present; ignoring key and cert files (client-url: http://localhost:2379)"
@@ -150,10 +114,7 @@ fn tls_settings_on_http_urls_warn_like_etcd() {
         &cfg,
         "scheme is HTTP while --peer-client-cert-auth is enabled; ignoring client cert auth for this URL (peer-url: http://localhost:2380)"
     ));
-    assert!(
-        !warned(&cfg, "scheme is HTTP while key and cert files are present"),
-        "no peer cert/key given"
-    );
+    assert!(!warned(&cfg, "scheme is HTTP while key and cert files are present"), "no peer cert/key given");
     assert!(warned(
         &cfg,
         "TLS is not supported yet by Capstan; ignoring --cert-file, --key-file, --client-cert-auth, --peer-client-cert-auth"
@@ -162,22 +123,12 @@ fn tls_settings_on_http_urls_warn_like_etcd() {
 
 #[test]
 fn log_outputs_are_the_standard_streams() {
-    assert_eq!(
-        load(&["--log-outputs=stdout"]).unwrap().log_outputs,
-        ["stdout"]
-    );
-    assert_eq!(
-        load(&["--log-outputs=stderr,stdout"]).unwrap().log_outputs,
-        ["stderr", "stdout"]
-    );
+    assert_eq!(load(&["--log-outputs=stdout"]).unwrap().log_outputs, ["stdout"]);
+    assert_eq!(load(&["--log-outputs=stderr,stdout"]).unwrap().log_outputs, ["stderr", "stdout"]);
     assert!(
-        unsupported(load(&["--log-outputs=/var/log/capstan.log"]))
-            .starts_with("--log-outputs /var/log/capstan.log ")
+        unsupported(load(&["--log-outputs=/var/log/capstan.log"])).starts_with("--log-outputs /var/log/capstan.log ")
     );
-    assert!(
-        unsupported(load(&["--log-outputs=systemd/journal"]))
-            .starts_with("--log-outputs systemd/journal ")
-    );
+    assert!(unsupported(load(&["--log-outputs=systemd/journal"])).starts_with("--log-outputs systemd/journal "));
 }
 
 #[test]
@@ -200,28 +151,18 @@ fn the_seed_guides_flat_tls_keys_are_read_with_warnings() {
     let nested = "name: etcd0\nclient-transport-security:\n  cert-file: /c.pem\n  key-file: /k.pem\ninitial-cluster: etcd0=http://localhost:2380\n";
     let cfg = Config::from_yaml_str(nested, "conf.yml").unwrap();
     assert!(!warned(&cfg, "read as the flags of the same name"));
-    assert!(warned(
-        &cfg,
-        "ignoring key and cert files (client-url: http://localhost:2379)"
-    ));
+    assert!(warned(&cfg, "ignoring key and cert files (client-url: http://localhost:2379)"));
 }
 
 #[test]
 fn help_shows_the_status_of_each_flag() {
     let help = help_text();
-    assert!(
-        help.contains("  --wal-dir '' [not supported yet]\n"),
-        "{help}"
-    );
+    assert!(help.contains("  --wal-dir '' [not supported yet]\n"), "{help}");
     assert!(help.contains("  --max-wals '5' [ignored]\n"));
     assert!(help.contains("  --listen-client-urls 'http://localhost:2379' [partly supported]\n"));
     assert!(help.contains("  --name 'default'\n"));
-    assert!(
-        help.contains("InitialCorruptCheck=true|false (ALPHA - default=false) [not supported yet]")
-    );
-    assert!(
-        matches!(load(&["--help-flag-status"]), Err(ConfigError::Help(t)) if t == flag_status_table())
-    );
+    assert!(help.contains("InitialCorruptCheck=true|false (ALPHA - default=false) [not supported yet]"));
+    assert!(matches!(load(&["--help-flag-status"]), Err(ConfigError::Help(t)) if t == flag_status_table()));
 }
 
 #[test]

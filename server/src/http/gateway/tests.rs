@@ -93,7 +93,11 @@ fn uint32_is_a_number_and_proto_names_are_kept() {
 fn enums_are_names_and_default_enums_are_omitted() {
     let put = Event { r#type: EventType::Put as i32, kv: None, prev_kv: None };
     assert_eq!(to_json(&put), json!({}));
-    let del = Event { r#type: EventType::Delete as i32, kv: Some(KeyValue { key: b"k".to_vec(), ..Default::default() }), prev_kv: None };
+    let del = Event {
+        r#type: EventType::Delete as i32,
+        kv: Some(KeyValue { key: b"k".to_vec(), ..Default::default() }),
+        prev_kv: None,
+    };
     assert_eq!(to_json(&del), json!({"type": "DELETE", "kv": {"key": "aw=="}}));
 
     let req = RangeRequest {
@@ -115,9 +119,7 @@ fn oneof_members_are_printed_even_at_their_default() {
     };
     assert_eq!(to_json(&cmp), json!({"target": "LEASE", "key": "YQ==", "lease": "0"}));
 
-    let op = pb::ResponseOp {
-        response: Some(pb::response_op::Response::ResponseRange(RangeResponse::default())),
-    };
+    let op = pb::ResponseOp { response: Some(pb::response_op::Response::ResponseRange(RangeResponse::default())) };
     assert_eq!(to_json(&op), json!({"response_range": {}}));
 }
 
@@ -162,7 +164,8 @@ fn nested_oneofs_decode() {
     let Some(request_op::Request::RequestTxn(inner)) = &t.failure[0].request else { panic!("{t:?}") };
     assert!(matches!(&inner.success[0].request, Some(request_op::Request::RequestPut(p)) if p.value == b"1"));
 
-    let w: WatchRequest = decode_request(br#"{"create_request":{"key":"YQ==","filters":["NODELETE"],"watch_id":"7"}}"#).unwrap();
+    let w: WatchRequest =
+        decode_request(br#"{"create_request":{"key":"YQ==","filters":["NODELETE"],"watch_id":"7"}}"#).unwrap();
     let Some(watch_request::RequestUnion::CreateRequest(c)) = w.request_union else { panic!() };
     assert_eq!(c.filters, [pb::watch_create_request::FilterType::Nodelete as i32]);
     assert_eq!(c.watch_id, 7);
@@ -179,7 +182,8 @@ fn empty_bodies_unknown_fields_and_trailing_data() {
     // null is an unset field.
     let r: RangeRequest = decode_request(br#"{"key":"YQ==","range_end":null,"limit":null,"sort_order":null}"#).unwrap();
     assert_eq!(r, RangeRequest { key: b"a".to_vec(), ..Default::default() });
-    let t: TxnRequest = decode_request(br#"{"success":[{"request_put":{"key":"YQ==","lease":null}}],"failure":null}"#).unwrap();
+    let t: TxnRequest =
+        decode_request(br#"{"success":[{"request_put":{"key":"YQ==","lease":null}}],"failure":null}"#).unwrap();
     assert!(matches!(&t.success[0].request, Some(request_op::Request::RequestPut(p)) if p.key == b"a"));
     // Large unsigned and negative 64-bit values, as strings or numbers.
     let m: pb::MemberRemoveRequest = decode_request(br#"{"ID":"18446744073709551615"}"#).unwrap();
@@ -230,9 +234,7 @@ fn splitter_yields_values_as_they_complete() {
     assert_eq!(got.len(), 3);
     assert!(matches!(got[0].request_union, Some(watch_request::RequestUnion::CreateRequest(_))));
     assert!(matches!(got[1].request_union, Some(watch_request::RequestUnion::ProgressRequest(_))));
-    assert!(
-        matches!(got[2].request_union, Some(watch_request::RequestUnion::CancelRequest(ref c)) if c.watch_id == 3)
-    );
+    assert!(matches!(got[2].request_union, Some(watch_request::RequestUnion::CancelRequest(ref c)) if c.watch_id == 3));
     s.push(b" {\"create_request\":");
     assert!(s.next::<WatchRequest>().unwrap().is_none());
     let mut s = JsonSplitter::default();
@@ -443,7 +445,12 @@ async fn a_stream_failing_first_takes_the_error_status() {
 async fn server_stream_sends_each_message() {
     let resp = server_stream(post("{}"), TEST_BODY_LIMIT, |_r: tonic::Request<pb::SnapshotRequest>| async {
         let items = vec![
-            Ok(pb::SnapshotResponse { header: Some(header()), remaining_bytes: 3, blob: b"ab".to_vec(), version: String::new() }),
+            Ok(pb::SnapshotResponse {
+                header: Some(header()),
+                remaining_bytes: 3,
+                blob: b"ab".to_vec(),
+                version: String::new(),
+            }),
             Ok(pb::SnapshotResponse { header: None, remaining_bytes: 0, blob: b"c".to_vec(), version: "3.6.0".into() }),
         ];
         Ok(tonic::Response::new(futures::stream::iter(items)))
