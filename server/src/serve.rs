@@ -48,6 +48,13 @@ impl Listeners {
     }
 }
 
+/// The largest message the peer port decodes. Not the client limit: members
+/// send Raft appends of whole proposal batches and snapshot chunks of
+/// several MiB (a 2 MiB limit here left a lagging member waiting forever for
+/// a snapshot it refused chunk after chunk). Only the cluster's members are
+/// admitted past the first call (`api::peer`).
+const PEER_MAX_MESSAGE: usize = 64 << 20;
+
 pub async fn serve(
     config: &Config,
     member: StartedMember,
@@ -88,8 +95,12 @@ pub async fn serve(
         .merge(crate::http::gateway::for_member(config, &member));
 
     let mut tasks = Vec::new();
-    let peer_router =
-        tonic::service::Routes::new(svc!(PeerServer, api::peer::PeerService::new(server.clone()))).into_axum_router();
+    let peer_router = tonic::service::Routes::new(
+        PeerServer::new(api::peer::PeerService::new(server.clone()))
+            .max_decoding_message_size(PEER_MAX_MESSAGE)
+            .max_encoding_message_size(usize::MAX),
+    )
+    .into_axum_router();
     for listener in listeners.peer {
         tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
         // Without TCP_NODELAY, a Raft reply written as several small frames

@@ -72,22 +72,25 @@ async fn a_whole_cluster_restart_keeps_data_and_revision() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_far_behind_catches_up_through_a_snapshot() {
     // Snapshots every 100 requests keeping 10 entries: a member that misses
-    // 600 writes cannot be sent the log and needs the snapshot.
+    // 600 writes cannot be sent the log and needs the snapshot. 8 KiB
+    // values that do not compress make the snapshot (~2.5 MiB packed) larger
+    // than a client message may be: the peer port must take its chunks (it
+    // refused them once, and the member waited forever).
     let mut c = Cluster::with_config(3, "snapshot-count: 100\nsnapshot-catchup-entries: 10\n").await;
     let leader = c.wait_for_leader(&[0, 1, 2]).await;
     let behind = (leader + 1) % 3;
     c.stop(behind).await;
     let writer = (leader + 2) % 3;
     let mut rev = 0;
-    for n in 0..600 {
-        rev = c.put(writer, &format!("c{n}"), "x").await;
+    for n in 0..600u64 {
+        rev = c.put(writer, &format!("c{n}"), &incompressible(n, 8192)).await;
     }
     c.start(behind).await;
     c.wait_for_revision(behind, rev).await;
     let received = c.metric(behind, "etcd_network_snapshot_receive_success").await.unwrap_or(0.0);
     assert!(received >= 1.0, "the member caught up through a snapshot (received {received})");
-    assert_eq!(c.get_local(behind, "c599").await.as_deref(), Some("x"));
-    assert_eq!(c.get_local(behind, "c0").await.as_deref(), Some("x"));
+    assert_eq!(c.get_local(behind, "c599").await.map(|v| v.len()), Some(8192));
+    assert_eq!(c.get_local(behind, "c0").await.map(|v| v.len()), Some(8192));
     c.shutdown().await;
 }
 
@@ -133,4 +136,17 @@ async fn a_learner_joins_catches_up_and_is_promoted() {
         c.wait_for_revision(i, rev).await;
     }
     c.shutdown().await;
+}
+
+/// `len` hex digits from a xorshift generator seeded with `seed`.
+fn incompressible(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap()
+        })
+        .collect()
 }
