@@ -224,7 +224,7 @@ mod tests {
             assert_eq!(e.name(), name);
             assert_eq!(EtcdError::from_name(name), Some(e));
         }
-        for e in EtcdError::ALL {
+        for &e in EtcdError::ALL {
             assert!(cases.iter().any(|c| c.0 == e), "{e:?} is in the table");
         }
     }
