@@ -4,7 +4,7 @@
 
 mod harness;
 
-use capstan_proto::etcdserverpb::range_request::SortOrder;
+use capstan_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use capstan_proto::etcdserverpb::{PutRequest, RangeRequest};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -82,6 +82,20 @@ async fn range_stream_chunks_merge_into_the_range_answer() {
         }
         let last = last.unwrap();
         assert_eq!((keys, last.more, last.count), (25, true, 45));
+
+        // A sort target without an order sorts ascending by it, as Range does
+        // (etcd 3.7's chunks are Ranges with the request's sort).
+        let small = RangeRequest { key: b"v/".to_vec(), range_end: b"v0".to_vec(), ..Default::default() };
+        for (k, v) in [("v/a", "3"), ("v/b", "1"), ("v/c", "2")] {
+            kv.put(PutRequest { key: k.into(), value: v.into(), ..Default::default() }).await.unwrap();
+        }
+        let by_value = RangeRequest { sort_target: SortTarget::Value as i32, ..small };
+        let mut stream = kv.range_stream(by_value).await.unwrap().into_inner();
+        let mut values = Vec::new();
+        while let Some(chunk) = stream.message().await.unwrap() {
+            values.extend(chunk.range_response.unwrap().kvs.into_iter().map(|kv| kv.value));
+        }
+        assert_eq!(values, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
 
         // What etcd 3.7 refuses, with its code and text.
         let descending = RangeRequest { sort_order: SortOrder::Descend as i32, ..prefix.clone() };

@@ -61,8 +61,10 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _request: GrpcRequest<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        // A scan of the whole history: off the runtime's worker threads.
-        let (hash, _, _) = crate::service::blocking(|| self.server.kv().hash_kv(0))?;
+        // A scan of the whole database: off the runtime's worker threads.
+        let engine = self.server.engine().clone();
+        let hash = crate::service::blocking(|| engine.read_view().hash_state())
+            .map_err(|e| Status::internal(format!("hash failed: {e}")))?;
         Ok(Response::new(HashResponse { header: self.header(), hash }))
     }
 

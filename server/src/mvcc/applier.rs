@@ -164,10 +164,14 @@ impl<'a> Applier<'a> {
         Ok(PutResponse { header: Some(revision_header(rev.main)), prev_kv: if req.prev_kv { prev } else { None } })
     }
 
+    /// Stores `kv` at `rev`. A tombstone's record holds only the key, as
+    /// etcd's does: HashKV covers the records, so they must be etcd's bytes
+    /// (the delete event still carries its mod_revision).
     fn write_value(&mut self, rev: Revision, tombstone: bool, kv: &KeyValue) {
         let key = schema::revision_key(rev.main, rev.sub, tombstone);
-        self.batch.put(self.engine, Cf::Kv, key, kv.encode_to_vec());
-        self.pending.insert(rev, kv.clone());
+        let record = if tombstone { KeyValue { key: kv.key.clone(), ..Default::default() } } else { kv.clone() };
+        self.batch.put(self.engine, Cf::Kv, key, record.encode_to_vec());
+        self.pending.insert(rev, record);
     }
 
     /// Applies a DeleteRange as its own request.
@@ -327,8 +331,8 @@ impl<'a> Applier<'a> {
             if k >= end.as_slice() {
                 return false;
             }
-            if let Some((main, sub, tombstone)) = schema::decode_revision_key(k)
-                && (tombstone || !keep.contains(&Revision::new(main, sub)))
+            if let Some((main, sub, _)) = schema::decode_revision_key(k)
+                && !keep.contains(&Revision::new(main, sub))
             {
                 doomed.push(k.to_vec());
             }

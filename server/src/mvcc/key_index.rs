@@ -145,8 +145,10 @@ impl KeyHistory {
             }
             KeyHistory::Generations(gens) => gens,
         };
-        // Generations entirely at or below `at` that are closed are gone.
-        gens.retain(|g| !(g.closed && g.revs.last().is_some_and(|t| t.main <= at)));
+        // Closed generations whose tombstone is below `at` are gone. One whose
+        // tombstone is exactly `at` keeps it (as etcd does since 3.5.15, etcd
+        // issue 18089): a watch from `at` must still see that delete.
+        gens.retain(|g| !(g.closed && g.revs.last().is_some_and(|t| t.main < at)));
         if let Some(g) = gens.first_mut() {
             let pos = g.revs.partition_point(|r| r.main <= at);
             if pos > 0 {
@@ -327,10 +329,14 @@ mod tests {
         idx.tombstone(b"b", r(5));
         idx.put(b"a", r(6));
         let keep = idx.compact(5);
-        assert_eq!(keep, HashSet::from([r(3)]));
+        assert_eq!(keep, HashSet::from([r(3), r(5)]), "b's tombstone at the compacted revision stays");
         assert_eq!(idx.range(b"a", b"", 5)[0].1, IndexedRevision { modified: r(3), created: 2, version: 2 });
         assert_eq!(idx.latest(b"a").unwrap().version, 3);
-        assert!(idx.range(b"b", b"", 4).is_empty(), "b's closed life is compacted away");
-        assert_eq!(idx.len(), 1);
+        assert!(idx.range(b"b", b"", 5).is_empty() && idx.latest(b"b").is_none());
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.put(b"b", r(7)), (7, 1), "a put after the kept tombstone starts a new life");
+        let keep = idx.compact(6);
+        assert_eq!(keep, HashSet::from([r(6)]), "a later compaction drops the tombstone");
+        assert!(idx.range(b"b", b"", 6).is_empty(), "b's closed life is compacted away");
     }
 }

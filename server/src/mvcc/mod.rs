@@ -279,8 +279,15 @@ impl KvStore {
         if rev < compacted {
             return Err(MvccError::Compacted);
         }
-        let mut crc = 0u32;
+        // etcd's kvHasher: the CRC starts with the name of bbolt's "key"
+        // bucket, then covers each revision key and its encoded KeyValue. Our
+        // revision keys and records are etcd's bytes, so equal histories hash
+        // equal in Capstan and etcd. A tombstone at exactly the compacted
+        // revision is skipped, as etcd does: it survives compaction there (and
+        // here) but older etcd versions removed it, and hashes must agree.
+        let mut crc = crc32c::crc32c(ETCD_KEY_BUCKET);
         view.scan_all(Cf::Kv, |k, v| match schema::decode_revision_key(k) {
+            Some((main, _, true)) if main == compacted => true,
             Some((main, _, _)) if main <= rev => {
                 crc = crc32c::crc32c_append(crc, k);
                 crc = crc32c::crc32c_append(crc, v);
@@ -292,6 +299,9 @@ impl KvStore {
         Ok((crc, rev, if compacted == 0 { -1 } else { compacted }))
     }
 }
+
+/// The name of etcd's bbolt bucket of revisions, the first bytes its HashKV covers.
+const ETCD_KEY_BUCKET: &[u8] = b"key";
 
 /// Whether `k` falls in etcd's range `[key, end)` (see [`KeyIndex::range`]).
 pub fn key_in_range(k: &[u8], key: &[u8], end: &[u8]) -> bool {

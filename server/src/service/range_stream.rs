@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use capstan_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use capstan_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use futures::Stream;
 use prost::Message;
@@ -51,14 +50,11 @@ impl Server {
             }
             let total_limit = if req.limit > 0 { req.limit } else { i64::MAX };
             let target_size = server.options.max_request_bytes.max(1);
-            // Chunks are cut in key order (the API layer refused other sorts;
-            // a sort target without an order means key order here).
-            let mut chunk = RangeRequest {
-                limit: FIRST_CHUNK_LIMIT.min(total_limit),
-                sort_order: SortOrder::None as i32,
-                sort_target: SortTarget::Key as i32,
-                ..req
-            };
+            // Each chunk is a Range with the request's sort, as in etcd 3.7:
+            // the API layer refused orders other than none and key-ascending,
+            // but a sort target without an order sorts each chunk ascending by
+            // that target, as Range does (etcd's default ordering rule).
+            let mut chunk = RangeRequest { limit: FIRST_CHUNK_LIMIT.min(total_limit), ..req };
             let mut sent = 0i64;
             let mut header = None;
             loop {

@@ -252,6 +252,28 @@ async fn compacted_start_revision_is_canceled_with_compact_revision() {
     assert_eq!(err.to_string(), "etcdserver: mvcc: required revision has been compacted");
 }
 
+/// etcd issue 18089: compaction at R used to remove the tombstone at R, so a
+/// watch opened at R missed R's delete (etcd keeps it since 3.5.15).
+#[tokio::test]
+async fn watch_at_the_compacted_revision_sees_its_delete() {
+    let f = fixture(WatchConfig::default());
+    f.put("a", "1");
+    f.put("b", "1");
+    let deleted = f.delete("a", "c");
+    f.compact(deleted);
+    let mut s = f.hub.open_stream();
+    let id = f.watch(&mut s, "a", "c", deleted);
+    let d = next(&mut s).await;
+    assert_eq!(d.watch_id, id);
+    assert_eq!(summary(&d), vec![(deleted, "a".into(), false), (deleted, "b".into(), false)]);
+    // The next compaction removes the tombstones as any other old revision.
+    let later = f.put("c", "1");
+    f.compact(later);
+    let id = f.watch(&mut s, "a", "c", later);
+    nothing_more(&mut s).await;
+    assert!(s.has_watcher(id));
+}
+
 #[tokio::test]
 async fn future_start_revision_waits_for_the_store() {
     let f = fixture(WatchConfig::default());
