@@ -17,7 +17,8 @@ cap_require_bin "$CAPSTAN_BIN" || exit 1
 cap_init
 BIN=$CAPSTAN_BIN
 IS_ETCD=0
-if timeout 10 "$BIN" --version 2>&1 | grep -q '^etcd Version'; then IS_ETCD=1; fi
+# Capstan prints etcd's version lines too (tools parse them), then its own.
+if ! timeout 10 "$BIN" --version 2>&1 | grep -q '^capstan Version'; then IS_ETCD=1; fi
 
 # --- the seed guide's conf.yml, TLS lines included. etcd reads TLS settings only under
 # client-transport-security:/peer-transport-security: and ignores these top-level keys,

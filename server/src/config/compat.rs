@@ -2,16 +2,18 @@
 
 use super::*;
 
-/// Known server feature gates: (name, default, stage), as in etcd 3.6, and
+/// Known server feature gates: (name, default, stage), as in etcd 3.7, and
 /// what Capstan does when a gate is turned away from its default.
 #[rustfmt::skip]
 pub(super) const FEATURE_GATES: &[(&str, bool, &str, Support)] = &[
     ("AllAlpha", false, "ALPHA", Support::Honoured),
     ("AllBeta", false, "BETA", Support::Honoured),
     ("CompactHashCheck", false, "ALPHA", Support::Refused("compaction hash checks are not implemented")),
+    ("FastLeaseKeepAlive", true, "BETA", Support::Ignored("Capstan's leader renews a lease without waiting for the applied index either way")),
     ("InitialCorruptCheck", false, "ALPHA", Support::Refused("corruption checks are not implemented")),
     ("LeaseCheckpoint", false, "ALPHA", Support::Refused("lease checkpoints are not implemented")),
     ("LeaseCheckpointPersist", false, "ALPHA", Support::Refused("lease checkpoints are not implemented")),
+    ("PriorityRequest", false, "ALPHA", Support::Ignored("Capstan has no apply-backlog limit that would refuse requests, so none needs priority")),
     ("SetMemberLocalAddr", false, "ALPHA", Support::Refused("choosing the local address of peer connections is not implemented")),
     ("StopGRPCServiceOnDefrag", false, "ALPHA", Support::Ignored("Capstan keeps serving during defragmentation")),
     ("TxnModeWriteWithSharedBuffer", true, "BETA", Support::Ignored("performance tuning of etcd's write buffer")),

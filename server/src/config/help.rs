@@ -61,16 +61,31 @@ to another value than their default; [partly supported] flags say which values w
 }
 
 /// The `--version` text; `emulated` is the etcd version Capstan claims to be.
+///
+/// The first four lines are etcd's, so tools that parse `etcd --version`
+/// (etcd's own e2e framework picks flag spellings by the "etcd Version:"
+/// line) read the emulated version; Capstan's own lines follow.
 pub fn version_text(emulated: &str) -> String {
     format!(
-        "capstan Version: {}\netcd API Version: {}\nGit SHA: {}\nRust Version: {}\nOS/Arch: {}/{}\n",
-        env!("CARGO_PKG_VERSION"),
-        emulated,
-        option_env!("CAPSTAN_GIT_SHA").unwrap_or("Not provided"),
-        option_env!("CAPSTAN_RUST_VERSION").unwrap_or("Not provided"),
-        std::env::consts::OS,
-        std::env::consts::ARCH,
+        "etcd Version: {emulated}\nGit SHA: {sha}\nGo Version: Not provided (Capstan is written in Rust)\n\
+         Go OS/Arch: {os}/{arch}\ncapstan Version: {capstan}\nRust Version: {rust}\n",
+        sha = option_env!("CAPSTAN_GIT_SHA").unwrap_or("Not provided"),
+        os = std::env::consts::OS,
+        arch = go_arch(std::env::consts::ARCH),
+        capstan = env!("CARGO_PKG_VERSION"),
+        rust = option_env!("CAPSTAN_RUST_VERSION").unwrap_or("Not provided"),
     )
+}
+
+/// Go's name for a CPU architecture (`GOARCH`), as etcd prints it.
+fn go_arch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
 }
 
 /// ` [ignored]` and the like after a flag in `--help`; nothing when honoured.

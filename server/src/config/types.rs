@@ -109,10 +109,10 @@ pub enum DiscoveryFallback {
 }
 
 /// `--v2-deprecation`. Only `write-only-skip-check` is honoured (as in etcd
-/// 3.6); any other value is replaced by the default `write-only`.
+/// 3.6); any other value is replaced by the default `write-only`. etcd 3.7
+/// no longer accepts `not-yet` (its v2 store is gone): neither do we.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum V2Deprecation {
-    NotYet,
     #[default]
     WriteOnly,
     WriteOnlySkipCheck,

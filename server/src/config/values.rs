@@ -98,7 +98,6 @@ pub(super) fn p_compaction_mode(v: &str) -> Result<CompactionMode, String> {
 
 pub(super) fn p_v2_deprecation(v: &str) -> Result<V2Deprecation, String> {
     match v {
-        "not-yet" => Ok(V2Deprecation::NotYet),
         "write-only" => Ok(V2Deprecation::WriteOnly),
         "write-only-skip-check" => Ok(V2Deprecation::WriteOnlySkipCheck),
         "write-only-drop-data" => Ok(V2Deprecation::WriteOnlyDropData),

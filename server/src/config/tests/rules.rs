@@ -51,16 +51,17 @@ fn version_prints_emulated_version() {
     assert_eq!(err.exit_code(), 0);
     let ConfigError::Version(text) = err else { panic!("expected version") };
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], format!("capstan Version: {}", env!("CARGO_PKG_VERSION")));
-    assert_eq!(lines[1], "etcd API Version: 3.6.6");
-    assert!(lines[2].starts_with("Git SHA: "));
-    assert!(lines[3].starts_with("Rust Version: "));
-    assert_eq!(lines[4], format!("OS/Arch: {}/{}", std::env::consts::OS, std::env::consts::ARCH));
+    assert_eq!(lines[0], "etcd Version: 3.6.6", "etcd's first line, which tools parse");
+    assert!(lines[1].starts_with("Git SHA: "));
+    assert!(lines[2].starts_with("Go Version: "));
+    assert!(lines[3].starts_with(&format!("Go OS/Arch: {}/", std::env::consts::OS)));
+    assert_eq!(lines[4], format!("capstan Version: {}", env!("CARGO_PKG_VERSION")));
+    assert!(lines[5].starts_with("Rust Version: "));
 
     let err = parse(&["--emulated-etcd-version=3.5.21", "--version"]).unwrap_err();
-    assert!(err.to_string().contains("etcd API Version: 3.5.21"));
+    assert!(err.to_string().contains("etcd Version: 3.5.21"));
     let err = parse_env(&["-version"], &[("ETCD_EMULATED_ETCD_VERSION", "3.4.0")]).unwrap_err();
-    assert!(err.to_string().contains("etcd API Version: 3.4.0"));
+    assert!(err.to_string().contains("etcd Version: 3.4.0"));
     // --version=false runs normally.
     assert!(parse(&["--version=false"]).is_ok());
     assert!(matches!(parse(&["--emulated-etcd-version", "three"]), Err(ConfigError::InvalidValue { .. })));
@@ -346,5 +347,17 @@ fn every_default_parses_and_every_flag_is_unique() {
     for (flag, gate) in EXPERIMENTAL_GATE_FLAGS {
         assert!(find_flag(flag).is_some(), "{flag}");
         assert!(FEATURE_GATES.iter().any(|(g, _, _, _)| g == gate), "{gate}");
+    }
+}
+
+/// etcd 3.7 refuses `--v2-deprecation=not-yet` (its v2 store is gone); the
+/// other stages are accepted and replaced by the default, as in etcd 3.6+.
+#[test]
+fn v2_deprecation_not_yet_is_refused_as_in_etcd_3_7() {
+    let err = parse(&["--v2-deprecation=not-yet"]).unwrap_err();
+    assert!(err.to_string().contains("invalid value \"not-yet\" for --v2-deprecation"), "{err}");
+    for stage in ["write-only", "write-only-drop-data", "gone"] {
+        let cfg = parse(&["--v2-deprecation", stage]).unwrap();
+        assert_eq!(cfg.v2_deprecation, V2Deprecation::WriteOnly, "{stage}");
     }
 }
