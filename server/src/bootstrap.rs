@@ -230,6 +230,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         client_urls: config.advertise_client_urls.clone(),
         cluster_token: config.initial_cluster_token.clone(),
         max_learners: config.max_learners.max(0) as usize,
+        strict_reconfig_check: config.strict_reconfig_check,
         election_timeout: config.election_timeout(),
         retention: RetentionPolicy { snapshot_count: config.snapshot_count, catchup: config.snapshot_catchup_entries },
     };

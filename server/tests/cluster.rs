@@ -5,7 +5,7 @@
 
 mod harness;
 
-use capstan_proto::etcdserverpb::{MemberAddRequest, MemberListRequest, MemberPromoteRequest};
+use capstan_proto::etcdserverpb::{MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest};
 use harness::{Cluster, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -99,13 +99,19 @@ async fn a_learner_joins_catches_up_and_is_promoted() {
     let mut c = Cluster::new(3).await;
     let rev = c.put(0, "before", "join").await;
     let new = c.add_slot().await;
-    let added = c
-        .cluster_client(0)
-        .await
-        .member_add(MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true })
-        .await
-        .unwrap()
-        .into_inner();
+    // Refused as "unhealthy cluster" until the leader has reached every peer
+    // for 5 s (etcd's strict reconfiguration check); retry until then.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let request = MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true };
+    let added = loop {
+        match c.cluster_client(0).await.member_add(request.clone()).await {
+            Ok(r) => break r.into_inner(),
+            Err(e) if e.message() == "etcdserver: unhealthy cluster" && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("member add: {e}"),
+        }
+    };
     let id = added.member.unwrap().id;
     c.start_joining(new);
     c.wait_for_revision(new, rev).await;
@@ -149,4 +155,47 @@ fn incompressible(seed: u64, len: usize) -> String {
             char::from_digit((x % 16) as u32, 16).unwrap()
         })
         .collect()
+}
+
+/// Adding a voter to a one-member cluster used to wait for a commit that
+/// needs the absent new member, so it never answered; etcd answers once the
+/// change is applied. Removing the only member is refused with etcd's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lone_member_answers_a_voter_add_and_refuses_its_own_removal() {
+    let mut c = Cluster::new(1).await;
+    let me = c.member_id(0).await;
+    let err = c.cluster_client(0).await.member_remove(MemberRemoveRequest { id: me }).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(err.message(), "etcdserver: re-configuration failed due to not enough started members");
+    let new = c.add_slot().await;
+    let request = MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: false };
+    let added = tokio::time::timeout(PATIENCE, c.cluster_client(0).await.member_add(request))
+        .await
+        .expect("member add answers")
+        .expect("member add succeeds")
+        .into_inner();
+    assert_eq!(added.members.len(), 2);
+    assert!(added.members.iter().all(|m| !m.is_learner), "{:?}", added.members);
+    // The new member joins and the cluster works again with both.
+    c.start_joining(new);
+    let rev = c.put(new, "after", "join").await;
+    c.wait_for_revision(0, rev).await;
+    c.shutdown().await;
+}
+
+/// etcd's strict reconfiguration check: with one of three members down, a
+/// learner may not be added ("unhealthy cluster"): the leader has not been
+/// connected to every voting member for 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adding_a_member_while_one_is_down_is_refused() {
+    let mut c = Cluster::new(3).await;
+    let leader = c.wait_for_leader(&[0, 1, 2]).await;
+    let down = (leader + 1) % 3;
+    c.stop(down).await;
+    let new = c.add_slot().await;
+    let request = MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true };
+    let err = c.cluster_client(leader).await.member_add(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    assert_eq!(err.message(), "etcdserver: unhealthy cluster");
+    c.shutdown().await;
 }

@@ -49,6 +49,9 @@ impl EtcdError {
             }
             TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
             UnhealthyCluster => (Code::Unavailable, "etcdserver: unhealthy cluster"),
+            NotEnoughStartedMembers => {
+                (Code::FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members")
+            }
             // etcd's error map lacks this one, so clients see code Unknown.
             // etcd returns the context's own error when a proposal never
             // reached a leader before the request timeout (code Unknown).
@@ -196,6 +199,12 @@ mod tests {
                 "etcdserver: too many learner members in cluster",
             ),
             (EtcdError::UnhealthyCluster, "UnhealthyCluster", Code::Unavailable, "etcdserver: unhealthy cluster"),
+            (
+                EtcdError::NotEnoughStartedMembers,
+                "NotEnoughStartedMembers",
+                Code::FailedPrecondition,
+                "etcdserver: re-configuration failed due to not enough started members",
+            ),
             (EtcdError::ContextDeadline, "ContextDeadline", Code::Unknown, "context deadline exceeded"),
             (
                 EtcdError::StreamCustomSort,

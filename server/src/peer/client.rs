@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use capstan_proto::capstanpb::peer_client::PeerClient;
 use parking_lot::Mutex;
@@ -44,6 +44,10 @@ pub struct PeerClients {
     cluster_id: AtomicU64,
     members: Arc<MemberTable>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Since when each peer has answered every Raft message without a
+    /// transport failure (etcd's transport `ActiveSince`); absent while it
+    /// is unreachable or was never reached.
+    active_since: Mutex<HashMap<u64, Instant>>,
 }
 
 /// Bound on establishing a connection; Raft retries unreachable peers.
@@ -51,7 +55,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl PeerClients {
     pub fn new(local_id: u64, cluster_id: u64, members: Arc<MemberTable>) -> Arc<Self> {
-        Arc::new(Self { local_id, cluster_id: AtomicU64::new(cluster_id), members, channels: Mutex::default() })
+        Arc::new(Self {
+            local_id,
+            cluster_id: AtomicU64::new(cluster_id),
+            members,
+            channels: Mutex::default(),
+            active_since: Mutex::default(),
+        })
     }
 
     /// A client for the peer at `url` (the connection is made on first use).
@@ -71,6 +81,22 @@ impl PeerClients {
         let ch = endpoint.connect_lazy();
         channels.insert(url.to_string(), ch.clone());
         Ok(wrap(ch))
+    }
+
+    /// Records the outcome of a Raft message to `peer`: an answer (even a
+    /// refusal) keeps it active, a transport failure makes it inactive.
+    pub fn record_contact(&self, peer: u64, answered: bool) {
+        let mut active = self.active_since.lock();
+        if answered {
+            active.entry(peer).or_insert_with(Instant::now);
+        } else {
+            active.remove(&peer);
+        }
+    }
+
+    /// Since when `peer` has been reachable without interruption, if it is.
+    pub fn active_since(&self, peer: u64) -> Option<Instant> {
+        self.active_since.lock().get(&peer).copied()
     }
 
     /// Wraps `message` with this member's identity and an optional deadline.

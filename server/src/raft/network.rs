@@ -86,12 +86,15 @@ impl PeerConnection {
         let reply = match send(client, rpc, request).await {
             Ok(reply) => reply.into_inner(),
             Err(status) => {
-                return Err(match self.clients.error(url, status) {
+                let error = self.clients.error(url, status);
+                self.clients.record_contact(self.target, !matches!(error, PeerError::Unreachable { .. }));
+                return Err(match error {
                     e @ PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
                     e => RPCError::Network(NetworkError::new(&e)),
                 });
             }
         };
+        self.clients.record_contact(self.target, true);
         let result: Result<P, RaftError<NodeId, E>> = bincode::deserialize(&reply.payload)
             .map_err(|e| RPCError::Network(NetworkError::new(&CodecError(e.to_string()))))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

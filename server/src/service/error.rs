@@ -58,6 +58,9 @@ etcd_errors! {
     LearnerNotReady,
     TooManyLearners,
     UnhealthyCluster,
+    /// A membership change would leave fewer started members than a quorum
+    /// (etcd's `--strict-reconfig-check`).
+    NotEnoughStartedMembers,
     LeadershipTransferTimeout,
     ContextDeadline,
     /// RangeStream refuses sort orders other than by key, ascending.

@@ -21,6 +21,9 @@ use crate::raft::PeerNode;
 /// A learner may be promoted once it has this share of the leader's log (etcd: 90 %).
 const LEARNER_READY_PERCENT: f64 = 0.9;
 
+/// What a Raft membership change may fail with.
+type ChangeError = RaftError<u64, ClientWriteError<u64, PeerNode>>;
+
 /// Which member handles a membership change.
 enum Route {
     Here,
@@ -125,7 +128,7 @@ impl Server {
         Some(self.headers.header(0))
     }
 
-    fn nodes(&self) -> (BTreeMap<u64, PeerNode>, BTreeSet<u64>) {
+    pub(super) fn nodes(&self) -> (BTreeMap<u64, PeerNode>, BTreeSet<u64>) {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let config = metrics.membership_config.membership();
@@ -151,10 +154,27 @@ impl Server {
     }
 
     /// Runs one Raft membership change; waits out a change still in progress.
-    async fn change_membership(&self, change: ChangeMembers<u64, PeerNode>) -> Result<(), ServiceError> {
+    ///
+    /// With `in_effect_suffices` (voters added that the grown quorum needs,
+    /// see `grown_quorum_needs_new_members`) the change runs on in the
+    /// background and the answer comes once this leader uses the new
+    /// configuration, as etcd answers once its change is applied: the
+    /// change then completes when the new members start.
+    async fn change_membership(
+        &self,
+        change: ChangeMembers<u64, PeerNode>,
+        in_effect_suffices: Option<&BTreeSet<u64>>,
+    ) -> Result<(), ServiceError> {
         let deadline = Instant::now() + self.options.request_timeout;
         loop {
-            match self.raft.change_membership(change.clone(), false).await {
+            let result = match in_effect_suffices {
+                None => self.raft.change_membership(change.clone(), false).await,
+                Some(added) => match self.change_until_in_effect(change.clone(), added).await {
+                    Some(result) => result,
+                    None => return Ok(()),
+                },
+            };
+            match result {
                 Ok(_) => return Ok(()),
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                     ChangeMembershipError::InProgress(_),
@@ -169,6 +189,35 @@ impl Server {
                     return Err(ServiceError::LeaderChanged);
                 }
                 Err(RaftError::Fatal(_)) => return Err(ServiceError::Stopped),
+            }
+        }
+    }
+
+    /// Starts `change` in a task of its own and waits until it finishes
+    /// (`Some(result)`) or this leader's configuration has every `added`
+    /// member as a voter (`None`).
+    async fn change_until_in_effect(
+        &self,
+        change: ChangeMembers<u64, PeerNode>,
+        added: &BTreeSet<u64>,
+    ) -> Option<Result<openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>, ChangeError>> {
+        let raft = self.raft.clone();
+        let mut task = tokio::spawn(async move { raft.change_membership(change, false).await });
+        let mut metrics = self.raft.metrics();
+        loop {
+            let in_effect = {
+                let m = metrics.borrow_and_update();
+                let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
+                added.is_subset(&voters)
+            };
+            if in_effect {
+                return None;
+            }
+            tokio::select! {
+                joined = &mut task => return Some(joined.unwrap_or(Err(RaftError::Fatal(openraft::error::Fatal::Stopped)))),
+                changed = metrics.changed() => if changed.is_err() {
+                    return Some(Err(RaftError::Fatal(openraft::error::Fatal::Stopped)));
+                },
             }
         }
     }
@@ -194,13 +243,16 @@ impl Server {
         if self.members.is_removed(id) {
             return Err(ServiceError::Etcd(EtcdError::MemberExist));
         }
+        self.may_add_member(req.is_learner)?;
         let node = PeerNode { peer_urls: req.peer_ur_ls.clone() };
-        let change = if req.is_learner {
-            ChangeMembers::AddNodes(BTreeMap::from([(id, node)]))
+        let added = BTreeSet::from([id]);
+        let (change, in_effect_suffices) = if req.is_learner {
+            (ChangeMembers::AddNodes(BTreeMap::from([(id, node)])), None)
         } else {
-            ChangeMembers::AddVoters(BTreeMap::from([(id, node)]))
+            let awaits = self.grown_quorum_needs_new_members(1);
+            (ChangeMembers::AddVoters(BTreeMap::from([(id, node)])), awaits.then_some(&added))
         };
-        self.change_membership(change).await?;
+        self.change_membership(change, in_effect_suffices).await?;
         tracing::info!(member = %format!("{id:x}"), peer_urls = ?req.peer_ur_ls, learner = req.is_learner, "added member");
         Ok(MemberAddResponse {
             header: self.cluster_header(),
@@ -219,15 +271,17 @@ impl Server {
     pub async fn leader_member_remove(&self, req: MemberRemoveRequest) -> Result<MemberRemoveResponse, ServiceError> {
         self.check_known(req.id)?;
         let (_, voters) = self.nodes();
+        self.may_remove_member(req.id)?;
         let change = if voters.contains(&req.id) {
             if voters.len() == 1 {
-                return Err(ServiceError::Etcd(EtcdError::UnhealthyCluster));
+                // Even without the strict check: Raft cannot remove its last voter.
+                return Err(ServiceError::Etcd(EtcdError::NotEnoughStartedMembers));
             }
             ChangeMembers::RemoveVoters(BTreeSet::from([req.id]))
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([req.id]))
         };
-        self.change_membership(change).await?;
+        self.change_membership(change, None).await?;
         tracing::info!(member = %format!("{:x}", req.id), "removed member");
         let members = self.member_list().into_iter().filter(|m| m.id != req.id).collect();
         Ok(MemberRemoveResponse { header: self.cluster_header(), members })
@@ -238,7 +292,7 @@ impl Server {
         self.check_known(req.id)?;
         self.check_urls_unused(&req.peer_ur_ls, Some(req.id))?;
         let node = PeerNode { peer_urls: req.peer_ur_ls.clone() };
-        self.change_membership(ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)]))).await?;
+        self.change_membership(ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)])), None).await?;
         tracing::info!(member = %format!("{:x}", req.id), peer_urls = ?req.peer_ur_ls, "updated member");
         Ok(MemberUpdateResponse { header: self.cluster_header(), members: self.member_list() })
     }
@@ -262,7 +316,8 @@ impl Server {
         if (matched as f64) < (last as f64) * LEARNER_READY_PERCENT {
             return Err(ServiceError::Etcd(EtcdError::LearnerNotReady));
         }
-        self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id]))).await?;
+        self.may_promote_member()?;
+        self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), None).await?;
         tracing::info!(member = %format!("{:x}", req.id), "promoted learner");
         Ok(MemberPromoteResponse { header: self.cluster_header(), members: self.member_list() })
     }

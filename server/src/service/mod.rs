@@ -16,6 +16,7 @@ mod publish;
 mod quorum;
 mod range_stream;
 mod read_index;
+mod reconfig_check;
 mod requests;
 mod status;
 mod transfer;
@@ -141,6 +142,8 @@ pub struct ServerOptions {
     pub cluster_token: String,
     /// Most learners the cluster may have (--max-learners).
     pub max_learners: usize,
+    /// Refuse membership changes that would break the quorum (--strict-reconfig-check).
+    pub strict_reconfig_check: bool,
     pub election_timeout: Duration,
     /// When to snapshot and how much log to keep, in requests.
     pub retention: log_retention::RetentionPolicy,
