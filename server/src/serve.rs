@@ -136,7 +136,12 @@ pub async fn serve(
                 .await
         }));
     }
-    tracing::info!("ready to serve client requests");
+    // etcd's line, once the member has joined, published itself and caught
+    // up (tools wait for it); the listeners already answer meanwhile.
+    tokio::select! {
+        _ = server.wait_ready() => tracing::info!("ready to serve client requests"),
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
     let _ = shutdown.wait_for(|s| *s).await;
     // Watch streams never end on their own: stopping the hub ends them with
     // Unavailable (clients reconnect elsewhere) so the listeners can drain.

@@ -149,6 +149,15 @@ scenario() {
   cl_start m4
   if cl_wait_status m4 30; then cap_pass "$P: learner m4 started (existing) and knows the leader"
   else cap_fail "$P: learner m4 did not join"; cl_stop_all; return 1; fi
+  # etcd logs "ready to serve client requests" only once the member has published
+  # itself through Raft (so it has joined and caught up that far); tools wait for it.
+  local log4 rstart=$SECONDS; log4=$(cl_log m4)
+  until grep -q 'ready to serve client requests' "$log4" 2>/dev/null || ((SECONDS - rstart > 30)); do sleep 0.2; done
+  local pub_line ready_line
+  pub_line=$(grep -n -m1 -E 'published local member to cluster through raft|etcdserver: published ' "$log4" | cut -d: -f1)
+  ready_line=$(grep -n -m1 'ready to serve client requests' "$log4" | cut -d: -f1)
+  cap_check "$P: m4 logs 'ready to serve client requests' after publishing itself (${pub_line:-none} < ${ready_line:-none})" \
+    test -n "$pub_line" -a -n "$ready_line" -a "${pub_line:-0}" -lt "${ready_line:-0}"
   # (etcd 3.4 serves member list linearizably: a learner refuses it; etcdctl retries
   # for the whole command timeout, so the number of log lines varies: deduplicated)
   T m4 --norm norm_uniq member list -w table >/dev/null

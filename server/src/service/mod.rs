@@ -166,6 +166,8 @@ pub struct Server {
     members: Arc<MemberTable>,
     /// Set while a leadership transfer is under way: proposals wait.
     transferring: tokio::sync::watch::Sender<bool>,
+    /// Set once the member has published itself and caught up (`publish`).
+    ready: tokio::sync::watch::Sender<bool>,
     /// When this member, leading, last heard from a quorum.
     quorum: quorum::QuorumContact,
     /// Linearizable reads waiting for the next read-index round.
@@ -217,6 +219,7 @@ impl Server {
             peers: parts.peers,
             members: parts.members,
             transferring: tokio::sync::watch::channel(false).0,
+            ready: tokio::sync::watch::channel(false).0,
             read_indexes: Default::default(),
             metrics: parts.metrics,
             background: Mutex::new(tokio::task::JoinSet::new()),

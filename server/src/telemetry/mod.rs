@@ -1,5 +1,8 @@
 //! Structured logging (tracing), configured from etcd's `--log-level`,
 //! `--log-format` and `--log-outputs` flags; `RUST_LOG` overrides the level.
+//! The JSON format (etcd's default) is etcd's own ([`etcd_json`]).
+
+mod etcd_json;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
@@ -22,7 +25,7 @@ pub fn init(config: &Config) {
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder.event_format(etcd_json::EtcdJson).try_init(),
         LogFormat::Console => builder.try_init(),
     };
 }
