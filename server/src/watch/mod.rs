@@ -500,7 +500,9 @@ impl WatchHub {
 
     /// Moves every synced watcher to catch-up, as etcd's `Restore` does after
     /// the store is replaced by a snapshot: they re-read history from the
-    /// revision they expect next. Also adopts the store's revision.
+    /// revision they expect next, each its own (a watcher started at a
+    /// future revision keeps it: lowering it to the restored revision sent
+    /// it events from before its start). Also adopts the store's revision.
     pub fn resync_all(&self) {
         let rev = self.kv.current_revision();
         {
@@ -509,7 +511,7 @@ impl WatchHub {
                 .watchers
                 .iter()
                 .filter(|(_, w)| w.state == WatcherState::Synced)
-                .map(|(s, w)| (*s, w.min_rev.min(rev + 1).max(1)))
+                .map(|(s, w)| (*s, w.min_rev.max(1)))
                 .collect();
             for (serial, min_rev) in synced {
                 st.make_unsynced(serial, min_rev);

@@ -604,6 +604,36 @@ async fn resync_all_replays_from_each_watchers_next_revision() {
     assert_eq!(f.hub.revision(), f.kv.current_revision());
 }
 
+/// A watcher started at a future revision received events below its start
+/// after a snapshot install: the resync lowered every synced watcher's next
+/// revision to the restored revision + 1 (etcd keeps each watcher's own).
+#[tokio::test]
+async fn resync_all_keeps_a_future_watchers_start_revision() {
+    let f = fixture(WatchConfig::default());
+    let now = f.put("k", "0");
+    let mut s = f.hub.open_stream();
+    let start = now + 8;
+    let id = f.watch(&mut s, "k", "", start);
+    // A snapshot brings five revisions the hub never saw, still below the start.
+    for i in 1..=5 {
+        f.apply_silently(|a| {
+            a.put(&put_req("k", &i.to_string()), &no_lease).unwrap();
+        });
+    }
+    f.hub.resync_all();
+    let mut last = 0;
+    while last < start + 1 {
+        last = f.put("k", "later");
+    }
+    let mut revs = Vec::new();
+    while revs.last() != Some(&last) {
+        let d = next(&mut s).await;
+        assert_eq!(d.watch_id, id);
+        revs.extend(summary(&d).iter().map(|e| e.0));
+    }
+    assert_eq!(revs, vec![start, start + 1], "nothing below the start revision");
+}
+
 #[tokio::test]
 async fn shutdown_ends_streams_and_refuses_new_watchers() {
     let f = fixture(WatchConfig::default());
