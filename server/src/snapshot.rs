@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use capstan_proto::etcdserverpb::{ResponseHeader, SnapshotResponse};
+use capstan_proto::etcdserverpb::SnapshotResponse;
 use futures::Stream;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -21,14 +21,13 @@ const CHUNK: usize = 32 * 1024;
 /// that sends it.
 pub async fn stream(
     engine: Arc<Engine>,
-    header: Option<ResponseHeader>,
     version: String,
 ) -> Result<impl Stream<Item = Result<SnapshotResponse, Status>>, StorageError> {
     let archive = tokio::task::spawn_blocking(move || build_archive(&engine))
         .await
         .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
     let (tx, rx) = mpsc::channel::<Result<SnapshotResponse, Status>>(4);
-    tokio::task::spawn_blocking(move || send_archive(archive, header, version, tx));
+    tokio::task::spawn_blocking(move || send_archive(archive, version, tx));
     Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
@@ -47,12 +46,7 @@ fn build_archive(engine: &Engine) -> Result<tempfile::NamedTempFile, StorageErro
     Ok(archive)
 }
 
-fn send_archive(
-    archive: tempfile::NamedTempFile,
-    header: Option<ResponseHeader>,
-    version: String,
-    tx: mpsc::Sender<Result<SnapshotResponse, Status>>,
-) {
+fn send_archive(archive: tempfile::NamedTempFile, version: String, tx: mpsc::Sender<Result<SnapshotResponse, Status>>) {
     let result = (|| -> std::io::Result<()> {
         let mut file = archive.reopen()?;
         let size = file.metadata()?.len();
@@ -64,8 +58,9 @@ fn send_archive(
             file.read_exact(&mut buf[..want])?;
             hasher.update(&buf[..want]);
             sent += want as u64;
+            // etcd's chunks carry no header.
             let msg = SnapshotResponse {
-                header,
+                header: None,
                 remaining_bytes: size - sent,
                 blob: buf[..want].to_vec(),
                 version: version.clone(),
@@ -74,7 +69,7 @@ fn send_archive(
                 return Ok(()); // client went away
             }
         }
-        let trailer = SnapshotResponse { header, remaining_bytes: 0, blob: hasher.finalize().to_vec(), version };
+        let trailer = SnapshotResponse { header: None, remaining_bytes: 0, blob: hasher.finalize().to_vec(), version };
         let _ = tx.blocking_send(Ok(trailer));
         Ok(())
     })();

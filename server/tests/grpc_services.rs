@@ -109,3 +109,41 @@ async fn range_stream_chunks_merge_into_the_range_answer() {
     }
     member.shutdown().await;
 }
+
+/// Maintenance answers shaped as etcd 3.7's: Defragment and the Snapshot
+/// chunks carry no header; Downgrade validates its target as etcd does
+/// (one minor below the cluster version), refuses to enable it (Capstan
+/// emulates one version), and cancels successfully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_answers_are_shaped_as_etcds() {
+    use capstan_proto::etcdserverpb::downgrade_request::DowngradeAction;
+    use capstan_proto::etcdserverpb::{DefragmentRequest, DowngradeRequest, SnapshotRequest};
+    let member = harness::Cluster::new(1).await;
+    let mut m = member.maintenance(0).await;
+    assert_eq!(m.defragment(DefragmentRequest {}).await.unwrap().into_inner().header, None);
+    let mut chunks = m.snapshot(SnapshotRequest {}).await.unwrap().into_inner();
+    let mut n = 0;
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        assert_eq!(chunk.header, None);
+        n += 1;
+    }
+    assert!(n >= 2, "data chunks, then the checksum");
+    let downgrade =
+        |action: DowngradeAction, version: &str| DowngradeRequest { action: action as i32, version: version.into() };
+    let ok = m.downgrade(downgrade(DowngradeAction::Validate, "3.5")).await.unwrap().into_inner();
+    assert_eq!(ok.version, "3.6");
+    assert!(ok.header.is_some());
+    for (version, text) in [
+        ("3.4", "etcdserver: invalid downgrade target version"),
+        ("3.6.1", "etcdserver: invalid downgrade target version"),
+        ("bogus", "etcdserver: wrong downgrade target version format"),
+    ] {
+        let err = m.downgrade(downgrade(DowngradeAction::Validate, version)).await.unwrap_err();
+        assert_eq!((err.code(), err.message()), (tonic::Code::InvalidArgument, text), "{version}");
+    }
+    let err = m.downgrade(downgrade(DowngradeAction::Enable, "3.5")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert!(err.message().contains("--emulated-etcd-version"), "{}", err.message());
+    assert_eq!(m.downgrade(downgrade(DowngradeAction::Cancel, "")).await.unwrap().into_inner().version, "3.6");
+    member.shutdown().await;
+}

@@ -49,6 +49,9 @@ impl EtcdError {
             }
             TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
             UnhealthyCluster => (Code::Unavailable, "etcdserver: unhealthy cluster"),
+            WrongDowngradeVersionFormat => (Code::InvalidArgument, "etcdserver: wrong downgrade target version format"),
+            InvalidDowngradeTargetVersion => (Code::InvalidArgument, "etcdserver: invalid downgrade target version"),
+            UnknownMethod => (Code::InvalidArgument, "etcdserver: unknown method"),
             NotEnoughStartedMembers => {
                 (Code::FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members")
             }
@@ -199,6 +202,19 @@ mod tests {
                 "etcdserver: too many learner members in cluster",
             ),
             (EtcdError::UnhealthyCluster, "UnhealthyCluster", Code::Unavailable, "etcdserver: unhealthy cluster"),
+            (
+                EtcdError::WrongDowngradeVersionFormat,
+                "WrongDowngradeVersionFormat",
+                Code::InvalidArgument,
+                "etcdserver: wrong downgrade target version format",
+            ),
+            (
+                EtcdError::InvalidDowngradeTargetVersion,
+                "InvalidDowngradeTargetVersion",
+                Code::InvalidArgument,
+                "etcdserver: invalid downgrade target version",
+            ),
+            (EtcdError::UnknownMethod, "UnknownMethod", Code::InvalidArgument, "etcdserver: unknown method"),
             (
                 EtcdError::NotEnoughStartedMembers,
                 "NotEnoughStartedMembers",

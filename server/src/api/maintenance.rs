@@ -57,7 +57,8 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(|e| Status::internal(format!("defragment failed: {e}")))?;
         tracing::info!("defragment finished");
-        Ok(Response::new(DefragmentResponse { header: self.header() }))
+        // etcd answers an empty response, without a header.
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, _request: GrpcRequest<HashRequest>) -> Result<Response<HashResponse>, Status> {
@@ -78,9 +79,8 @@ impl Maintenance for MaintenanceService {
     type SnapshotStream = SnapshotStream;
 
     async fn snapshot(&self, _request: GrpcRequest<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
-        let header = self.header();
         let version = storage_version(&self.server.options().etcd_version);
-        let stream = snapshot::stream(self.server.engine().clone(), header, version)
+        let stream = snapshot::stream(self.server.engine().clone(), version)
             .await
             .map_err(|e| Status::internal(format!("snapshot failed: {e}")))?;
         Ok(Response::new(Box::pin(stream)))
@@ -96,7 +96,7 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
-    async fn downgrade(&self, _request: GrpcRequest<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
-        Err(Status::unimplemented("downgrade is not supported by capstan"))
+    async fn downgrade(&self, request: GrpcRequest<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
+        Ok(Response::new(self.server.downgrade(request.into_inner()).await?))
     }
 }

@@ -63,6 +63,12 @@ etcd_errors! {
     NotEnoughStartedMembers,
     LeadershipTransferTimeout,
     ContextDeadline,
+    /// Downgrade: the target is not `X.Y` or `X.Y.Z`.
+    WrongDowngradeVersionFormat,
+    /// Downgrade: the target is not one minor version below the cluster's.
+    InvalidDowngradeTargetVersion,
+    /// A request for a method the server does not know (an unknown enum value).
+    UnknownMethod,
     /// RangeStream refuses sort orders other than by key, ascending.
     StreamCustomSort,
     /// RangeStream refuses min/max mod/create revision filters.

@@ -3,6 +3,7 @@
 //! serializable reads are served locally.
 
 mod compactor;
+mod downgrade;
 mod error;
 mod forward;
 mod header;
