@@ -25,7 +25,7 @@ mod snapshot;
 mod storage;
 mod watch;
 
-pub use serve::Listeners;
+pub use serve::{Listeners, UnixSocket};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -25,6 +25,8 @@ use crate::config::Config;
 pub struct Listeners {
     /// One per `--listen-client-urls` address: gRPC, HTTP and the gateway.
     pub client: Vec<tokio::net::TcpListener>,
+    /// One per `unix://` URL of `--listen-client-urls`: the same services.
+    pub client_unix: Vec<UnixSocket>,
     /// One per `--listen-peer-urls` address: the member-to-member protocol.
     pub peer: Vec<tokio::net::TcpListener>,
 }
@@ -44,7 +46,45 @@ impl Listeners {
         }
         let peer = bind_all(config.peer_listen_addrs().context("parsing --listen-peer-urls")?).await?;
         let client = bind_all(config.client_listen_addrs().context("parsing --listen-client-urls")?).await?;
-        Ok(Self { client, peer })
+        let mut client_unix = Vec::new();
+        for path in config.client_listen_unix_paths().context("parsing --listen-client-urls")? {
+            client_unix.push(UnixSocket::bind(path)?);
+        }
+        Ok(Self { client, peer, client_unix })
+    }
+}
+
+/// A listening unix socket; its file is removed when it is dropped, as etcd
+/// removes it when it closes the listener.
+pub struct UnixSocket {
+    listener: Option<tokio::net::UnixListener>,
+    path: std::path::PathBuf,
+}
+
+impl UnixSocket {
+    /// Listens on `path`, replacing a file left there by a previous run (etcd
+    /// removes it too before listening).
+    pub fn bind(path: impl Into<std::path::PathBuf>) -> anyhow::Result<Self> {
+        let path = path.into();
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("listen unix {}: remove stale socket", path.display()));
+            }
+            _ => {}
+        }
+        let listener =
+            tokio::net::UnixListener::bind(&path).with_context(|| format!("listen unix {}: bind", path.display()))?;
+        Ok(Self { listener: Some(listener), path })
+    }
+
+    fn take(&mut self) -> tokio::net::UnixListener {
+        self.listener.take().expect("a unix socket is served once")
+    }
+}
+
+impl Drop for UnixSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -134,6 +174,26 @@ pub async fn serve(
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await
+        }));
+    }
+    for mut socket in listeners.client_unix {
+        let listener = socket.take();
+        tracing::info!(path = %socket.path.display(), "serving client traffic (gRPC and HTTP) on a unix socket");
+        let router = router.clone();
+        let mut stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let listener = crate::http::authority::FixingUnixListener(listener);
+            let listener = crate::http::conn_limit::LimitedListener::new(
+                listener,
+                crate::http::conn_limit::MAX_CLIENT_CONNECTIONS,
+            );
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            drop(socket); // removes the socket file
+            served
         }));
     }
     // etcd's line, once the member has joined, published itself and caught

@@ -184,7 +184,7 @@ if [ "$IS_ETCD" = 0 ]; then
   unsupported "https:// peer URL" --listen-peer-urls -- "${BASE[@]}" \
     --listen-peer-urls "https://127.0.0.1:$PP" --initial-advertise-peer-urls "https://127.0.0.1:$PP" \
     --initial-cluster "default=https://127.0.0.1:$PP"
-  unsupported "unix:// client URL" --listen-client-urls -- "${BASE[@]}" --listen-client-urls "unix://localhost:$CP"
+  unsupported "unix:// peer URL" --listen-peer-urls -- "${BASE[@]}" --listen-peer-urls "unix://localhost:$PP"
   unsupported "--listen-metrics-urls" --listen-metrics-urls -- "${BASE[@]}" --listen-metrics-urls "http://127.0.0.1:$PP"
   unsupported "--discovery-proxy" --discovery-proxy -- "${BASE[@]}" --discovery-proxy "http://127.0.0.1:$PP"
   unsupported "--log-outputs to a file" --log-outputs -- "${BASE[@]}" --log-outputs "$CAP_TMP/capstan.log"

@@ -122,6 +122,17 @@ impl Config {
         bind_addrs("listen-client-urls", &self.listen_client_urls)
     }
 
+    /// Socket files to listen on for the `unix://` URLs of
+    /// `--listen-client-urls` (etcd's path: the URL's authority and path).
+    pub fn client_listen_unix_paths(&self) -> Result<Vec<String>, ConfigError> {
+        Ok(self
+            .listen_client_urls_parsed()?
+            .iter()
+            .filter(|u| u.scheme == UrlScheme::Unix)
+            .filter_map(|u| u.unix_socket_path().map(str::to_string))
+            .collect())
+    }
+
     /// Addresses to bind for `--listen-client-http-urls`.
     pub fn client_http_listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
         bind_addrs("listen-client-http-urls", &self.listen_client_http_urls)

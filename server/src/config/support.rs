@@ -9,8 +9,8 @@ use super::*;
 
 /// Why an `https://`/`unixs://` URL is refused.
 const TLS_URL: &str = "TLS is not implemented: use http:// URLs";
-/// Why a `unix://` URL is refused.
-const UNIX_URL: &str = "unix sockets are not implemented: use http:// URLs";
+/// Why a `unix://` peer URL is refused (client URLs may be unix sockets).
+const UNIX_PEER_URL: &str = "peers talk over TCP: unix sockets are only supported for client URLs";
 /// `--log-outputs` values Capstan writes to (see `telemetry::init`).
 const LOG_OUTPUTS: &[&str] = &["default", "stderr", "stdout"];
 
@@ -29,12 +29,15 @@ fn is_default_value(flag: &Flag, value: &str) -> bool {
     default == given
 }
 
-/// Refusal of one URL of a partly supported URL flag, if its scheme is not http.
+/// Refusal of one URL of a partly supported URL flag: TLS schemes, and
+/// unix sockets anywhere but the client URLs.
 fn url_refusal(flag: &str, url: &ParsedUrl) -> Option<ConfigError> {
+    let client_flag = matches!(flag, "listen-client-urls" | "advertise-client-urls");
     let reason = match url.scheme {
         UrlScheme::Http => return None,
+        UrlScheme::Unix if client_flag => return None,
         UrlScheme::Https | UrlScheme::Unixs => TLS_URL,
-        UrlScheme::Unix => UNIX_URL,
+        UrlScheme::Unix => UNIX_PEER_URL,
     };
     Some(ConfigError::Unsupported { what: format!("--{flag} {}", url.raw), reason: reason.to_string() })
 }

@@ -367,6 +367,24 @@ impl axum::serve::Listener for FixingListener {
     }
 }
 
+/// A unix-socket listener whose connections are wrapped in [`AuthorityFix`]
+/// (`unix://` client URLs).
+pub struct FixingUnixListener(pub tokio::net::UnixListener);
+
+impl axum::serve::Listener for FixingUnixListener {
+    type Io = AuthorityFix<tokio::net::UnixStream>;
+    type Addr = tokio::net::unix::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        (AuthorityFix::new(stream), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::AsyncReadExt;

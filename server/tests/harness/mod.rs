@@ -132,7 +132,7 @@ impl Cluster {
         let slot = &mut self.slots[i];
         assert!(slot.running.is_none(), "{} is already running", slot.name);
         let (client, peer) = slot.listeners.take().expect("listeners bound");
-        let listeners = capstan::Listeners { client: vec![client], peer: vec![peer] };
+        let listeners = capstan::Listeners { client: vec![client], peer: vec![peer], client_unix: Vec::new() };
         let (stop, shutdown) = watch::channel(false);
         let task = tokio::spawn(capstan::run(config, listeners, shutdown));
         slot.running = Some(Running { stop, task });

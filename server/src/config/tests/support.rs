@@ -73,7 +73,7 @@ fn an_ignored_flag_away_from_its_default_warns() {
 }
 
 #[test]
-fn only_http_urls_are_served() {
+fn only_http_and_unix_client_urls_are_served() {
     let https = load(&[
         "--listen-client-urls",
         "https://127.0.0.1:2379",
@@ -86,9 +86,16 @@ fn only_http_urls_are_served() {
         unsupported(https),
         "--listen-client-urls https://127.0.0.1:2379 is not supported yet by Capstan (TLS is not implemented: use http:// URLs)"
     );
+    // unix:// client URLs are served; unix:// peer URLs and unixs:// are not.
     let unix =
-        load(&["--listen-client-urls", "unix://localhost:2379", "--advertise-client-urls", "http://127.0.0.1:2379"]);
-    assert!(unsupported(unix).contains("unix sockets are not implemented"));
+        load(&["--listen-client-urls", "unix://localhost:2379", "--advertise-client-urls", "unix://localhost:2379"]);
+    assert_eq!(unix.unwrap().client_listen_unix_paths().unwrap(), ["localhost:2379"]);
+    let unix_peer =
+        load(&["--listen-peer-urls=unix://localhost:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380"]);
+    assert!(unsupported(unix_peer).contains("unix sockets are only supported for client URLs"));
+    let unixs =
+        load(&["--listen-client-urls", "unixs://localhost:2379", "--advertise-client-urls", "http://127.0.0.1:2379"]);
+    assert!(unsupported(unixs).contains("TLS is not implemented"));
     let peer =
         load(&["--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=https://127.0.0.1:2380"]);
     assert!(unsupported(peer).starts_with("--listen-peer-urls https://127.0.0.1:2380 "));
