@@ -11,6 +11,7 @@ use capstan_proto::mvccpb::{Event, KeyValue, event::EventType};
 use parking_lot::RwLockWriteGuard;
 use prost::Message;
 
+use super::hash::{self, KvHasher};
 use super::range::{range_at, read_revision};
 use super::{DiskValues, KvState, MvccError, Revision, ValueSource};
 use crate::storage::schema::{self, meta};
@@ -31,8 +32,9 @@ pub struct Applier<'a> {
     engine: &'a Engine,
     state: RwLockWriteGuard<'a, KvState>,
     batch: WriteBatch,
-    /// Values written by this batch, not yet on disk.
-    pending: HashMap<Revision, KeyValue>,
+    /// Records written by this batch, not yet on disk (and whether each is
+    /// a tombstone).
+    pending: HashMap<Revision, (KeyValue, bool)>,
     events: Vec<Event>,
     lease_changes: Vec<LeaseChange>,
     /// The request being applied: its revision and the next sub-revision.
@@ -42,7 +44,7 @@ pub struct Applier<'a> {
 
 struct PendingValues<'b> {
     disk: DiskValues<'b>,
-    pending: &'b HashMap<Revision, KeyValue>,
+    pending: &'b HashMap<Revision, (KeyValue, bool)>,
 }
 
 impl ValueSource for PendingValues<'_> {
@@ -52,7 +54,7 @@ impl ValueSource for PendingValues<'_> {
         }
         revs.iter()
             .map(|r| match self.pending.get(r) {
-                Some(kv) => Ok(kv.clone()),
+                Some((kv, _)) => Ok(kv.clone()),
                 None => Ok(self.disk.fetch(&[*r])?.remove(0)),
             })
             .collect()
@@ -171,7 +173,7 @@ impl<'a> Applier<'a> {
         let key = schema::revision_key(rev.main, rev.sub, tombstone);
         let record = if tombstone { KeyValue { key: kv.key.clone(), ..Default::default() } } else { kv.clone() };
         self.batch.put(self.engine, Cf::Kv, key, record.encode_to_vec());
-        self.pending.insert(rev, record);
+        self.pending.insert(rev, (record, tombstone));
     }
 
     /// Applies a DeleteRange as its own request.
@@ -325,9 +327,13 @@ impl<'a> Applier<'a> {
             return Err(MvccError::FutureRevision);
         }
         let keep = self.state.index.compact(rev);
+        let previous = self.state.compacted;
         let end = schema::revision_key(rev + 1, 0, false);
         let mut doomed = Vec::new();
-        self.engine.scan_from(Cf::Kv, &[], |k, _| {
+        // The hash of the compacted revision, from the data about to go
+        // (etcd's scheduleCompaction): HashKV of `rev` answers it from now on.
+        let mut hasher = KvHasher::new(previous, rev, keep.clone());
+        self.engine.scan_from(Cf::Kv, &[], |k, v| {
             if k >= end.as_slice() {
                 return false;
             }
@@ -336,8 +342,11 @@ impl<'a> Applier<'a> {
             {
                 doomed.push(k.to_vec());
             }
+            hasher.write(k, v);
             true
         })?;
+        hash::write_pending(&mut hasher, self.pending.iter());
+        self.state.hashes.store(hasher.finish(), rev, previous);
         // Pending (unwritten) values of this batch are never at or below a
         // compactable revision that is not also the newest, except tombstones.
         for (r, _) in self.pending.iter().filter(|(r, _)| r.main <= rev && !keep.contains(r)) {

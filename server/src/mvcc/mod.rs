@@ -7,6 +7,7 @@
 //! the durable write of the batch, so readers never see half of a batch.
 
 mod applier;
+mod hash;
 mod key_index;
 mod range;
 mod record;
@@ -57,6 +58,8 @@ struct KvState {
     current: i64,
     /// The revision of the last compaction (0 when never compacted).
     compacted: i64,
+    /// HashKV of the last compactions, computed as each ran (see `hash`).
+    hashes: hash::CompactionHashes,
 }
 
 /// Leases found attached to live keys at recovery: lease id → keys.
@@ -253,55 +256,7 @@ impl KvStore {
             None => Ok((events, covered)),
         }
     }
-
-    /// etcd's HashKV: a CRC-32C over the stored history up to `rev` (0 = current).
-    /// Returns (hash, hash revision, compact revision).
-    ///
-    /// The hash covers a view pinned together with the revisions it is
-    /// checked against: a compaction applied during the scan would otherwise
-    /// make members with equal data hash differently.
-    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), MvccError> {
-        self.hash_kv_with(rev, || {})
-    }
-
-    /// [`KvStore::hash_kv`], running `after_pin` once the view is pinned and
-    /// the lock released (tests apply writes there).
-    fn hash_kv_with(&self, rev: i64, after_pin: impl FnOnce()) -> Result<(u32, i64, i64), MvccError> {
-        let (current, compacted, view) = {
-            let st = self.state.read();
-            (st.current, st.compacted, self.engine.read_view())
-        };
-        after_pin();
-        let rev = if rev <= 0 { current } else { rev };
-        if rev > current {
-            return Err(MvccError::FutureRevision);
-        }
-        if rev < compacted {
-            return Err(MvccError::Compacted);
-        }
-        // etcd's kvHasher: the CRC starts with the name of bbolt's "key"
-        // bucket, then covers each revision key and its encoded KeyValue. Our
-        // revision keys and records are etcd's bytes, so equal histories hash
-        // equal in Capstan and etcd. A tombstone at exactly the compacted
-        // revision is skipped, as etcd does: it survives compaction there (and
-        // here) but older etcd versions removed it, and hashes must agree.
-        let mut crc = crc32c::crc32c(ETCD_KEY_BUCKET);
-        view.scan_all(Cf::Kv, |k, v| match schema::decode_revision_key(k) {
-            Some((main, _, true)) if main == compacted => true,
-            Some((main, _, _)) if main <= rev => {
-                crc = crc32c::crc32c_append(crc, k);
-                crc = crc32c::crc32c_append(crc, v);
-                true
-            }
-            _ => false,
-        })?;
-        // etcd reports -1 when the store was never compacted.
-        Ok((crc, rev, if compacted == 0 { -1 } else { compacted }))
-    }
 }
-
-/// The name of etcd's bbolt bucket of revisions, the first bytes its HashKV covers.
-const ETCD_KEY_BUCKET: &[u8] = b"key";
 
 /// Whether `k` falls in etcd's range `[key, end)` (see [`KeyIndex::range`]).
 pub fn key_in_range(k: &[u8], key: &[u8], end: &[u8]) -> bool {

@@ -225,7 +225,9 @@ fn hash_kv_is_not_changed_by_a_concurrent_compaction() {
 /// HashKV equals etcd's for the same history: the values below are what etcd
 /// 3.7.3 answered to `etcdctl endpoint hashkv` after the same operations (the
 /// hash covers etcd's bucket name, so an empty store is not 0; a tombstone at
-/// the compacted revision is kept but not hashed).
+/// the compacted revision is kept but not hashed; revisions at or below the
+/// compaction count only while visible; a compacted revision keeps the hash
+/// its compaction computed, with the compaction before it).
 #[test]
 fn hash_kv_is_etcds() {
     let (_d, _e, kv) = store();
@@ -237,9 +239,15 @@ fn hash_kv_is_etcds() {
     a.commit(false).unwrap();
     put(&kv, "c", "3");
     assert_eq!(kv.hash_kv(0).unwrap(), (878850413, 5, -1));
+    assert_eq!(kv.hash_kv(4).unwrap(), (1562576432, 4, -1));
     compact(&kv, 4);
+    assert_eq!(kv.hash_kv(4).unwrap(), (1562576432, 4, -1), "the hash of a compacted revision does not change");
     assert_eq!(kv.hash_kv(0).unwrap(), (4196123440, 5, 4), "compacted at a's delete");
-    put(&kv, "a", "9");
+    put(&kv, "b", "3");
+    assert_eq!(kv.hash_kv(0).unwrap(), (1596838414, 6, 4), "b's revision 3 is no longer visible at 6");
+    assert_eq!(kv.hash_kv(5).unwrap(), (4196123440, 5, 4));
     compact(&kv, 6);
-    assert_eq!(kv.hash_kv(0).unwrap(), (3241683325, 6, 6));
+    assert_eq!(kv.hash_kv(6).unwrap(), (1596838414, 6, 4));
+    put(&kv, "d", "4");
+    assert_eq!(kv.hash_kv(0).unwrap(), (4116606981, 7, 6));
 }
