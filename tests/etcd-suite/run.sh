@@ -15,6 +15,12 @@
 #   --sut capstan|etcd|PATH  the server under test: capstan = $CAPSTAN_BIN (default
 #                        ~/.cache/capstan/target/debug/capstan), etcd = etcd of
 #                        build-etcd.sh, or the path of a binary (default capstan)
+#   --matrix default|3members  the cluster cases each shared test runs on: default =
+#                        etcd's own (1 member; 3 members with peer+client TLS; 3 with
+#                        auto TLS); 3members = one case, 3 members without TLS (etcd's
+#                        package common rebuilt with overlay/e2e_test.go in place of its
+#                        e2e_test.go, in build/; only the tests that use the matrix run).
+#                        Control and expected files then default to *-3members.*
 #   -j N                 tests run in parallel (default 2, or $ETCD_SUITE_JOBS)
 #   --run REGEX          only the top-level tests whose name matches (Go regexp, as
 #                        -test.list takes it)
@@ -23,7 +29,8 @@
 #                        (lines "Test/Subtest<TAB>CAPABILITY: reason"), every listed
 #                        test that ran still fails, and nothing that passes on etcd
 #                        (the control file) is skipped or missing here
-#   --control FILE       etcd's results (default tests/etcd-suite/etcd-3.7.3.results)
+#   --control FILE       etcd's results (default tests/etcd-suite/etcd-3.7.3.results,
+#                        or etcd-3.7.3-3members.results)
 #   --save FILE          write this run's results (one "name<TAB>STATUS" a line)
 #   --out DIR            where logs go (default a new $TMPDIR/etcd-suite.XXXXXX; kept
 #                        unless a check passes)
@@ -42,10 +49,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GO_TAG=etcd-suite
 
 SUT=capstan JOBS=${ETCD_SUITE_JOBS:-2} RUN_RE=. PER_TEST=${ETCD_SUITE_TIMEOUT:-300}
-EXPECTED='' CONTROL=$HERE/etcd-3.7.3.results SAVE='' OUT='' KEEP=0 RESULTS=''
+EXPECTED='' CONTROL='' MATRIX=default SAVE='' OUT='' KEEP=0 RESULTS=''
 while [ $# -gt 0 ]; do
   case $1 in
     --sut) SUT=$2; shift ;;
+    --matrix) MATRIX=$2; shift ;;
     -j) JOBS=$2; shift ;;
     -j*) JOBS=${1#-j} ;;
     --run) RUN_RE=$2; shift ;;
@@ -65,6 +73,12 @@ die() { printf '[etcd-suite] error: %s\n' "$*" >&2; exit 2; }
 say() { printf '[etcd-suite %s] %s\n' "$(date -u +%T)" "$*"; }
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "-j wants a positive number, not '$JOBS'"
 if ! [[ $PER_TEST =~ ^[1-9][0-9]*$ ]] || [ "$PER_TEST" -lt 30 ]; then die "--timeout wants seconds >= 30"; fi
+case $MATRIX in
+  default) SUFFIX='' ;;
+  3members) SUFFIX=-3members ;;
+  *) die "--matrix wants default or 3members, not '$MATRIX'" ;;
+esac
+: "${CONTROL:=$HERE/etcd-3.7.3$SUFFIX.results}"
 [ -z "$EXPECTED" ] || [ -r "$EXPECTED" ] || die "no expected-results file $EXPECTED"
 
 # run_suite: builds what is missing, runs the tests, leaves their results in $ALL.
@@ -77,8 +91,10 @@ run_suite() {
   go_env
   # --- the binaries ---------------------------------------------------------------------
   ETCD_DIR=$("$HERE/../tools/build-etcd.sh" --print-dir)
-  if ! "$HERE/../tools/build-etcd.sh" --check; then
-    say "etcd tools missing or stale: tests/tools/build-etcd.sh"
+  # Only when a binary is missing: build-etcd.sh's own up-to-date check pipes
+  # `etcd --version` into grep -q under pipefail, which fails now and then (SIGPIPE).
+  if [ ! -x "$ETCD_DIR/etcd" ] || [ ! -x "$ETCD_DIR/etcdctl" ] || [ ! -x "$ETCD_DIR/etcdutl" ]; then
+    say "etcd tools missing: tests/tools/build-etcd.sh"
     "$HERE/../tools/build-etcd.sh" || die "tests/tools/build-etcd.sh failed"
   fi
   case $SUT in
@@ -91,9 +107,10 @@ run_suite() {
 
   # The test binary: rebuilt only when go.mod/go.sum or the Go version change.
   TEST_DIR=$CAPSTAN_BIN_CACHE/etcd-suite
-  TEST_BIN=$TEST_DIR/common.test
+  TEST_BIN=$TEST_DIR/common$SUFFIX.test
   if go_have; then
     STAMP="$(go_modhash "$HERE/go.mod" "$HERE/go.sum") $(go_stamp_gov) e2e"
+    [ "$MATRIX" = default ] || STAMP="$STAMP overlay $(go_modhash "$HERE/overlay/e2e_test.go")"
   elif [ -x "$TEST_BIN" ]; then
     STAMP=$(cat "$TEST_BIN.stamp" 2>/dev/null) # no go: use what was built before
   else
@@ -104,10 +121,24 @@ run_suite() {
   else
     go_need "$HERE"
     mkdir -p "$TEST_DIR"
-    say "building $TEST_BIN (go test -c -tags e2e go.etcd.io/etcd/tests/v3/common, nice 19)"
+    say "building $TEST_BIN (go test -c -tags e2e, etcd's tests/v3/common, matrix $MATRIX, nice 19)"
     t0=$SECONDS
-    (cd "$HERE" && go_run test -c -tags e2e -o "$TEST_BIN.tmp" go.etcd.io/etcd/tests/v3/common) ||
-      { rm -f "$TEST_BIN.tmp"; die "building the test binary failed"; }
+    if [ "$MATRIX" = default ]; then
+      (cd "$HERE" && go_run test -c -tags e2e -o "$TEST_BIN.tmp" go.etcd.io/etcd/tests/v3/common) ||
+        { rm -f "$TEST_BIN.tmp"; die "building the test binary failed"; }
+    else
+      # etcd's package common, copied into this module with our e2e_test.go (go build
+      # -overlay may not replace files in the module cache)
+      local src moddir
+      moddir=$(cd "$HERE" && go_run list -m -f '{{.Dir}}' go.etcd.io/etcd/tests/v3) || die "go list -m failed"
+      src=$HERE/build/common$SUFFIX
+      if ! { rm -rf "$src" && mkdir -p "$src" && cp "$moddir"/common/*.go "$src"/ &&
+        chmod u+w "$src"/*.go && cp "$HERE/overlay/e2e_test.go" "$src"/; }; then
+        die "copying $moddir/common failed"
+      fi
+      (cd "$HERE" && go_run test -c -tags e2e -o "$TEST_BIN.tmp" "./build/common$SUFFIX") ||
+        { rm -f "$TEST_BIN.tmp"; die "building the test binary failed"; }
+    fi
     mv "$TEST_BIN.tmp" "$TEST_BIN" && echo "$STAMP" >"$TEST_BIN.stamp"
     say "built in $((SECONDS - t0)) s"
   fi
@@ -127,10 +158,17 @@ run_suite() {
   ln -sfn "$ETCD_DIR/etcdutl" "$OUT/bin/etcdutl"
 
   mapfile -t TESTS < <("$TEST_BIN" -test.list "$RUN_RE" 2>/dev/null | grep '^Test')
+  if [ "$MATRIX" != default ]; then
+    # only the tests that run on the cluster matrix: those with a NoTLS case in the
+    # default matrix's control results
+    local uses
+    uses=$(awk -F'\t' '$1 ~ /\/NoTLS(\/|$)/ { sub(/\/.*/, "", $1); print $1 }' "$HERE/etcd-3.7.3.results" | sort -u)
+    mapfile -t TESTS < <(printf '%s\n' "${TESTS[@]}" | grep -Fxf <(printf '%s\n' "$uses"))
+  fi
   [ ${#TESTS[@]} -gt 0 ] || die "no test matches '$RUN_RE'"
   say "server under test: $SUT_BIN ($("$SUT_BIN" --version 2>&1 | head -n 1))"
   say "etcdctl/etcdutl:   $ETCD_DIR"
-  say "${#TESTS[@]} top-level tests, -j $JOBS, ${PER_TEST} s each at most; logs in $OUT"
+  say "${#TESTS[@]} top-level tests (matrix $MATRIX), -j $JOBS, ${PER_TEST} s each at most; logs in $OUT"
 
   # Variables of the caller that would configure the servers or etcdctl.
   UNSET=()
@@ -203,6 +241,8 @@ run_suite() {
 if [ -n "$RESULTS" ]; then
   [ -r "$RESULTS" ] || die "no results file $RESULTS"
   ALL=$RESULTS OUT='' WALL=''
+  # a run directory's results: its logs are beside it
+  if [ -d "$(dirname "$RESULTS")/tests" ]; then OUT=$(cd "$(dirname "$RESULTS")" && pwd); KEEP=1; fi
 else
   run_suite
 fi
@@ -222,18 +262,30 @@ awk -F'\t' '$2 == "FAIL" { f[++n] = $1 }
   fi
   echo "FAIL $n"
   if [ -z "$OUT" ] || [ ! -r "$OUT/tests/$t/log" ]; then continue; fi
-  # what the test logged while this (sub)test ran, without the framework's log lines
+  # what the test logged while this (sub)test ran, without the framework's log lines:
+  # the messages that look like errors (testify's Error:, "error", "failed", ...), else
+  # the last ones; 10 lines at most, without stack traces
   awk -v n="$n" '
-    /^=== (RUN|NAME|CONT) / { cur = $3; msg = 0; next }
-    /^ *--- (PASS|FAIL|SKIP): / || /^(PASS|FAIL)$/ { cur = ""; next }
+    function flush() { if (cnt) { blk[++nb] = text; err[nb] = bad }; cnt = 0; text = ""; bad = 0 }
+    function add(l) { if (l ~ /Error Trace:|^[[:space:]]+\//) return; text = text l "\n"; cnt++ }
+    /^=== (RUN|NAME|CONT) / { flush(); cur = $3; msg = 0; next }
+    /^ *--- (PASS|FAIL|SKIP): / || /^(PASS|FAIL)$/ { flush(); cur = ""; next }
     cur != n { next }
     match($0, /^ +[A-Za-z0-9_.-]+\.go:[0-9]+: /) {
+      flush()
       msg = !($0 ~ /^ +(logger\.go|testing\.go:25|cluster\.go:632):/)
       ind = match($0, /[^ ]/)
-      if (msg) { print; if (++k >= 8) exit }
+      if (msg) { add($0); if (tolower($0) ~ /error|fail|timed out|unexpected|expected/) bad = 1 }
       next
     }
-    msg && match($0, /[^ ]/) > ind { print; if (++k >= 8) exit }' "$OUT/tests/$t/log" |
+    msg && match($0, /[^ ]/) > ind { add($0); if ($0 ~ /Error:/) bad = 1 }
+    END {
+      flush(); out = ""
+      for (i = 1; i <= nb; i++) if (err[i]) out = out blk[i]
+      if (out == "") for (i = (nb > 3 ? nb - 2 : 1); i <= nb; i++) out = out blk[i]
+      k = split(out, lines, "\n")
+      for (i = 1; i <= k && i <= 10; i++) if (lines[i] != "") print lines[i]
+    }' "$OUT/tests/$t/log" |
     cut -c1-400 | sed 's/^ */    /'
   grep -q '^panic: test timed out' "$OUT/tests/$t/log" && [ "$n" = "$t" ] && echo "    (timed out)"
 done
