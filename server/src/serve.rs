@@ -129,6 +129,7 @@ pub async fn serve(
     let router = grpc
         .into_axum_router()
         .layer(axum::middleware::map_response(crate::http::message_limit::etcd_refusal))
+        .layer(axum::middleware::map_request(crate::http::go_debug::log_authority))
         .layer(axum::middleware::from_fn_with_state(server.clone(), api::guard::check))
         .layer(crate::http::GrpcMetricsLayer::new(member.metrics.clone()))
         .merge(crate::http::router(server.clone(), member.metrics.clone()))

@@ -13,6 +13,7 @@
 pub mod authority;
 pub(crate) mod conn_limit;
 pub mod gateway;
+pub(crate) mod go_debug;
 mod grpc_metrics;
 mod health;
 pub(crate) mod message_limit;
