@@ -109,6 +109,12 @@ impl Config {
         self.feature_gates.get(all).copied().unwrap_or(*default)
     }
 
+    /// Every known feature gate with its stage and whether it is on
+    /// (etcd_server_feature_enabled), in name order.
+    pub fn feature_gate_states(&self) -> Vec<(&'static str, &'static str, bool)> {
+        FEATURE_GATES.iter().map(|(name, _, stage, _)| (*name, *stage, self.feature_enabled(name))).collect()
+    }
+
     /// `--initial-cluster` as (name, URLs) pairs sorted by name, each
     /// member's URLs sorted as etcd sorts them (etcd derives member IDs from
     /// that order). Fails like etcd's `types.NewURLsMap` on a bad URL.

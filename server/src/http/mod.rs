@@ -107,6 +107,9 @@ impl HealthSource for Server {
             applied_index: applied,
             committed_index: None,
             alarms: HealthSource::alarms(self),
+            members: self.member_list().iter().map(|m| m.id).collect(),
+            feature_gates: options.feature_gates.clone(),
+            open_read_transactions: self.engine().open_read_views() as u64,
         }
     }
 }

@@ -63,6 +63,12 @@ pub struct ServerSnapshot {
     pub committed_index: Option<u64>,
     /// Active alarms: (member id, etcd AlarmType number).
     pub alarms: Vec<(u64, i32)>,
+    /// Every member of the cluster, this one included (etcd_network_known_peers).
+    pub members: Vec<u64>,
+    /// Every feature gate: (name, stage, on).
+    pub feature_gates: Vec<(&'static str, &'static str, bool)>,
+    /// Reads in progress on pinned database views.
+    pub open_read_transactions: u64,
 }
 
 /// etcd's `major.minor` of a version string ("3.6.4" → "3.6").

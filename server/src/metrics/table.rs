@@ -258,6 +258,22 @@ families! {
         = |s| snap(s, |v| v.current_revision as f64);
     scrape Gauge "etcd_debugging_mvcc_compact_revision" "The revision of the last compaction in store."
         = |s| snap(s, |v| v.compact_revision as f64);
+    scrape Gauge "etcd_mvcc_db_open_read_transactions" "The number of currently open read transactions"
+        = |s| snap(s, |v| v.open_read_transactions as f64);
+    series Gauge "etcd_network_known_peers" ["Local", "Remote"] "The current number of known peers."
+        = |s, out| if let Some(v) = s.server {
+            let local = format!("{:x}", v.member_id);
+            for m in &v.members {
+                out.sample(&[&local, &format!("{m:x}")], 1.0);
+            }
+        };
+    series Gauge "etcd_server_feature_enabled" ["name", "stage"]
+        "Whether or not a feature is enabled. 1 is enabled, 0 is not."
+        = |s, out| for (name, stage, on) in s.server.map_or(&[][..], |v| v.feature_gates.as_slice()) {
+            out.sample(&[name, stage], flag(*on));
+        };
+    // Capstan has no auth store yet: its revision is the initial one, as etcd's before any change.
+    scrape Gauge "etcd_debugging_auth_revision" "The current revision of auth store." = |s| snap(s, |_| 1.0);
 
     // ----- etcd_server_* ---------------------------------------------------
     counter leader_changes "etcd_server_leader_changes_seen_total" "The number of leader changes seen.";
@@ -275,6 +291,8 @@ families! {
     counter snapshot_receive_success "etcd_network_snapshot_receive_success" "Total number of successful snapshot receives";
     counter snapshot_send_success "etcd_network_snapshot_send_success" "Total number of successful snapshot sends";
     counter lease_expired "etcd_debugging_server_lease_expired_total" "The total number of expired leases.";
+    counter learner_promote_successes "etcd_server_learner_promote_successes"
+        "The total number of successful learner promotions while this member is leader.";
     counter health_success "etcd_server_health_success" "The total number of successful health checks";
     counter health_failures "etcd_server_health_failures" "The total number of failed health checks";
     series Gauge "etcd_server_healthcheck" ["name", "type"] "The result of each kind of healthcheck."
@@ -359,6 +377,19 @@ families! {
     series Counter "grpc_server_started_total" ["grpc_method", "grpc_service", "grpc_type"]
         "Total number of RPCs started on the server."
         = |s, out| grpc::render_per_method(s, out, |c| &c.started);
+
+    // ----- always zero: etcd registers them in every server, Capstan has no v2 store
+    // and runs no gRPC proxy, as an etcd server without either ------------------------
+    scrape Counter "etcd_debugging_store_expires_total" "Total number of expired keys." = |_| Some(0.0);
+    scrape Counter "etcd_debugging_store_watch_requests_total"
+        "Total number of incoming watch requests (new or reestablished)." = |_| Some(0.0);
+    scrape Gauge "etcd_debugging_store_watchers" "Count of currently active watchers." = |_| Some(0.0);
+    scrape Gauge "etcd_grpc_proxy_cache_hits_total" "Total number of cache hits" = |_| Some(0.0);
+    scrape Gauge "etcd_grpc_proxy_cache_keys_total" "Total number of keys/ranges cached" = |_| Some(0.0);
+    scrape Gauge "etcd_grpc_proxy_cache_misses_total" "Total number of cache misses" = |_| Some(0.0);
+    scrape Counter "etcd_grpc_proxy_events_coalescing_total" "Total number of events coalescing" = |_| Some(0.0);
+    scrape Gauge "etcd_grpc_proxy_watchers_coalescing_total" "Total number of current watchers coalescing"
+        = |_| Some(0.0);
 
     // ----- process_* / os_* (Go's process collector), from /proc ----------------
     scrape Counter "process_cpu_seconds_total" "Total user and system CPU time spent in seconds."

@@ -32,6 +32,9 @@ fn fresh_snapshot() -> ServerSnapshot {
         applied_index: 2,
         committed_index: Some(2),
         alarms: Vec::new(),
+        members: vec![0x8e9e05c52164694d],
+        feature_gates: vec![("AllAlpha", "ALPHA", false), ("FastLeaseKeepAlive", "BETA", true)],
+        open_read_transactions: 0,
     }
 }
 

@@ -318,6 +318,7 @@ impl Server {
         }
         self.may_promote_member()?;
         self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), None).await?;
+        self.metrics.learner_promote_successes.inc();
         tracing::info!(member = %format!("{:x}", req.id), "promoted learner");
         Ok(MemberPromoteResponse { header: self.cluster_header(), members: self.member_list() })
     }

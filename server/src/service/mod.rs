@@ -145,6 +145,8 @@ pub struct ServerOptions {
     pub max_learners: usize,
     /// Refuse membership changes that would break the quorum (--strict-reconfig-check).
     pub strict_reconfig_check: bool,
+    /// Every feature gate: (name, stage, on), for etcd_server_feature_enabled.
+    pub feature_gates: Vec<(&'static str, &'static str, bool)>,
     pub election_timeout: Duration,
     /// When to snapshot and how much log to keep, in requests.
     pub retention: log_retention::RetentionPolicy,

@@ -62,6 +62,12 @@ pub struct ReadView<'a> {
     snapshot: rocksdb::Snapshot<'a>,
 }
 
+impl Drop for ReadView<'_> {
+    fn drop(&mut self) {
+        self.engine.open_views.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl ReadView<'_> {
     fn options(&self, mut opts: rocksdb::ReadOptions) -> rocksdb::ReadOptions {
         opts.set_snapshot(&self.snapshot);
@@ -108,6 +114,8 @@ pub struct Engine {
     path: PathBuf,
     /// [`Engine::size_on_disk`] as last computed, for the per-write quota check.
     size_cache: SizeCache,
+    /// Read views alive now (etcd_mvcc_db_open_read_transactions).
+    open_views: std::sync::atomic::AtomicUsize,
 }
 
 /// A recently computed database size. Computing it reads eight RocksDB
@@ -157,7 +165,7 @@ impl Engine {
             bytes: Default::default(),
             at_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
-        Ok(Arc::new(Self { db, path: path.to_path_buf(), size_cache }))
+        Ok(Arc::new(Self { db, path: path.to_path_buf(), size_cache, open_views: Default::default() }))
     }
 
     pub fn path(&self) -> &Path {
@@ -221,7 +229,13 @@ impl Engine {
     /// and read values after releasing it, so a large read never holds up
     /// an apply (etcd's concurrent read transactions do the same).
     pub fn read_view(&self) -> ReadView<'_> {
+        self.open_views.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ReadView { engine: self, snapshot: self.db.snapshot() }
+    }
+
+    /// How many read views are open (reads in progress on pinned views).
+    pub fn open_read_views(&self) -> usize {
+        self.open_views.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes a batch. `sync` makes it durable before returning (fsync of the WAL);
