@@ -232,6 +232,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         max_learners: config.max_learners.max(0) as usize,
         strict_reconfig_check: config.strict_reconfig_check,
         feature_gates: config.feature_gate_states(),
+        warning_unary_request_duration: config.warning_unary_request_duration,
         election_timeout: config.election_timeout(),
         retention: RetentionPolicy { snapshot_count: config.snapshot_count, catchup: config.snapshot_catchup_entries },
     };

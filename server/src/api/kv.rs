@@ -10,6 +10,7 @@ use capstan_proto::etcdserverpb::{
 use futures::StreamExt;
 use tonic::{Request as GrpcRequest, Response, Status};
 
+use super::request_stats::{ProtoText, RequestStats};
 use super::{check_size, validate};
 use crate::service::Server;
 
@@ -26,10 +27,28 @@ impl KvService {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, request: GrpcRequest<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/Range");
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::range(&req)?;
-        Ok(Response::new(self.server.range(&req).await?))
+        let resp = self.server.range(&req).await?;
+        let content = ProtoText::new()
+            .bytes("key", &req.key)
+            .bytes("range_end", &req.range_end)
+            .int("limit", req.limit)
+            .int("revision", req.revision)
+            .int("sort_order", i64::from(req.sort_order))
+            .int("sort_target", i64::from(req.sort_target))
+            .flag("serializable", req.serializable)
+            .flag("keys_only", req.keys_only)
+            .flag("count_only", req.count_only)
+            .int("min_mod_revision", req.min_mod_revision)
+            .int("max_mod_revision", req.max_mod_revision)
+            .int("min_create_revision", req.min_create_revision)
+            .int("max_create_revision", req.max_create_revision)
+            .text();
+        stats.finish(0, &req, content, resp.count, &resp);
+        Ok(Response::new(resp))
     }
 
     type RangeStreamStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<RangeStreamResponse, Status>> + Send>>;
@@ -51,29 +70,57 @@ impl Kv for KvService {
     }
 
     async fn put(&self, request: GrpcRequest<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/Put");
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::put(&req)?;
         self.server.check_quota(req.key.len() + req.value.len()).await?;
-        Ok(Response::new(self.server.put(req).await?))
+        // etcd redacts the value (LoggablePutRequest): its size only.
+        let content =
+            format!("key:{:?} value_size:{} lease:{}", String::from_utf8_lossy(&req.key), req.value.len(), req.lease);
+        let size = prost::Message::encoded_len(&req);
+        let resp = self.server.put(req).await?;
+        stats.finish_sized(1, size, content, 0, &resp);
+        Ok(Response::new(resp))
     }
 
     async fn delete_range(
         &self,
         request: GrpcRequest<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/DeleteRange");
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::delete_range(&req)?;
-        Ok(Response::new(self.server.delete_range(req).await?))
+        let content = ProtoText::new()
+            .bytes("key", &req.key)
+            .bytes("range_end", &req.range_end)
+            .flag("prev_kv", req.prev_kv)
+            .text();
+        let size = prost::Message::encoded_len(&req);
+        let resp = self.server.delete_range(req).await?;
+        stats.finish_sized(0, size, content, resp.deleted, &resp);
+        Ok(Response::new(resp))
     }
 
     async fn txn(&self, request: GrpcRequest<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/Txn");
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::txn(&req, self.server.options().max_txn_ops)?;
         self.server.check_quota(prost::Message::encoded_len(&req)).await?;
-        Ok(Response::new(self.server.txn(req).await?))
+        let resp = self.server.txn(req.clone()).await?;
+        // etcd counts the branch that ran, and redacts values.
+        let branch = if resp.succeeded { &req.success } else { &req.failure };
+        let size = branch.iter().map(prost::Message::encoded_len).sum();
+        let content = format!(
+            "compare_count:{} success_count:{} failure_count:{}",
+            req.compare.len(),
+            req.success.len(),
+            req.failure.len()
+        );
+        stats.finish_sized(branch.len() as i64, size, content, 0, &resp);
+        Ok(Response::new(resp))
     }
 
     async fn compact(&self, request: GrpcRequest<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {

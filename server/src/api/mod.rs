@@ -13,6 +13,7 @@ pub mod lock;
 pub mod maintenance;
 pub mod peer;
 pub mod recipes;
+mod request_stats;
 pub mod validate;
 pub mod watch;
 

@@ -324,11 +324,11 @@ pub(super) static FLAGS: &[Flag] = &[
     Flag {
         shown_default: Some("300ms"),
         ..flag!(Logging, Dur, "warning-unary-request-duration", "0s", warning_unary_request_duration = p_duration, "Log a warning for unary requests taking longer than this.")
-    }.ignored("a logging threshold; slow requests are not logged"),
+    }.partial("KV requests (Range, Put, DeleteRange, Txn) are logged as etcd's \"request stats\"; other unary requests are not"),
     Flag {
         shown_default: Some("300ms"),
         ..flag!(Experimental, Dur, "experimental-warning-unary-request-duration", "0s", experimental_warning_unary_request_duration = p_duration, "Deprecated in etcd 3.6: use --warning-unary-request-duration.")
-    }.ignored("a logging threshold; slow requests are not logged"),
+    }.partial("as --warning-unary-request-duration"),
     // ----- Distributed tracing
     flag!(Tracing, Bool, "experimental-enable-distributed-tracing", "false", experimental_enable_distributed_tracing = p_bool, "Deprecated in etcd 3.6: use --enable-distributed-tracing.").ignored(TRACING_NOTE),
     flag!(Tracing, Bool, "enable-distributed-tracing", "false", enable_distributed_tracing = p_bool, "Enable distributed tracing (OpenTelemetry).").ignored(TRACING_NOTE),

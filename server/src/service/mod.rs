@@ -145,6 +145,9 @@ pub struct ServerOptions {
     pub max_learners: usize,
     /// Refuse membership changes that would break the quorum (--strict-reconfig-check).
     pub strict_reconfig_check: bool,
+    /// Unary requests slower than this are logged as etcd's "request stats"
+    /// warning (--warning-unary-request-duration).
+    pub warning_unary_request_duration: Duration,
     /// Every feature gate: (name, stage, on), for etcd_server_feature_enabled.
     pub feature_gates: Vec<(&'static str, &'static str, bool)>,
     pub election_timeout: Duration,

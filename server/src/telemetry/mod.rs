@@ -2,6 +2,7 @@
 //! `--log-format` and `--log-outputs` flags; `RUST_LOG` overrides the level.
 //! The JSON format (etcd's default) is etcd's own ([`etcd_json`]).
 
+pub mod clock;
 mod etcd_json;
 
 use tracing_subscriber::EnvFilter;
