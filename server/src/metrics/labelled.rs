@@ -189,3 +189,42 @@ impl Metrics {
         self.peer(from).received_failures.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Labelled histograms (etcd_server_apply_duration_seconds,
+// etcd_server_request_duration_seconds)
+// ---------------------------------------------------------------------------
+
+/// Histograms keyed by label values (one per combination seen), all with
+/// the same bounds; a combination appears once observed, as a Go HistogramVec.
+pub(super) struct HistogramVec {
+    bounds: Vec<f64>,
+    series: RwLock<std::collections::BTreeMap<Vec<&'static str>, Arc<super::instruments::Histogram>>>,
+}
+
+impl HistogramVec {
+    pub(super) fn new(bounds: Vec<f64>) -> Self {
+        Self { bounds, series: RwLock::default() }
+    }
+
+    /// Observes `seconds` under `labels` (values in the family's label order).
+    pub(super) fn observe(&self, labels: &[&'static str], seconds: f64) {
+        if let Some(h) = self.series.read().get(labels) {
+            h.observe(seconds);
+            return;
+        }
+        let h = self
+            .series
+            .write()
+            .entry(labels.to_vec())
+            .or_insert_with(|| Arc::new(super::instruments::Histogram::new(self.bounds.clone())))
+            .clone();
+        h.observe(seconds);
+    }
+
+    pub(super) fn render(&self, out: &mut Series<'_>) {
+        for (labels, h) in self.series.read().iter() {
+            out.histogram(labels, h);
+        }
+    }
+}

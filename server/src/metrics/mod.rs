@@ -71,6 +71,10 @@ pub struct ServerSnapshot {
     pub open_read_transactions: u64,
 }
 
+fn bool_label(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
 /// etcd's `major.minor` of a version string ("3.6.4" → "3.6").
 pub fn major_minor(version: &str) -> String {
     let mut parts = version.split('.');
@@ -103,6 +107,10 @@ pub(crate) struct State {
     clients: labelled::ClientRequests,
     peers: labelled::Peers,
     grpc: grpc::GrpcCounters,
+    /// etcd_server_request_duration_seconds{success, type}: 1 ms .. 8.192 s.
+    request_durations: labelled::HistogramVec,
+    /// etcd_server_apply_duration_seconds{op, success, version}: 0.1 ms .. 52 s.
+    apply_durations: labelled::HistogramVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -133,7 +141,23 @@ impl Metrics {
             clients: Default::default(),
             peers: Default::default(),
             grpc: Default::default(),
+            request_durations: labelled::HistogramVec::new(table::family_bounds(
+                "etcd_server_request_duration_seconds",
+            )),
+            apply_durations: labelled::HistogramVec::new(table::family_bounds("etcd_server_apply_duration_seconds")),
         }))
+    }
+
+    /// A client request answered (etcd_server_request_duration_seconds):
+    /// `kind` is etcd's request type (Range, Put, DeleteRange, Txn, ...).
+    pub fn observe_request(&self, kind: &'static str, success: bool, took: std::time::Duration) {
+        self.state.request_durations.observe(&[bool_label(success), kind], took.as_secs_f64());
+    }
+
+    /// A request applied by the state machine (etcd_server_apply_duration_seconds).
+    pub fn observe_apply(&self, op: &'static str, success: bool, took: std::time::Duration) {
+        // etcd observes whole microseconds.
+        self.state.apply_durations.observe(&[op, bool_label(success), "v3"], took.as_micros() as f64 / 1e6);
     }
 
     // ----- server / raft -------------------------------------------------

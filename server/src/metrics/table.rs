@@ -15,7 +15,9 @@
 //!   when scraped (from the server snapshot or /proc); `None` omits it;
 //! - `series Kind "name" ["label", ...] "help" = |s, out| ...;`: labelled
 //!   samples written through [`Series`]; the family is omitted when it has
-//!   none (etcd's Go client omits a vector with no children too).
+//!   none (etcd's Go client omits a vector with no children too). A labelled
+//!   histogram adds `buckets(start, factor, count)` after the help, and its
+//!   vector takes its bounds from there ([`family_bounds`]).
 //!
 //! Label names are listed in the order Go's client prints them (sorted).
 
@@ -115,6 +117,17 @@ pub(super) struct Series<'e> {
 }
 
 impl Series<'_> {
+    /// One histogram series (a labelled histogram family).
+    pub fn histogram(&mut self, values: &[&str], h: &super::instruments::Histogram) {
+        let f = self.family;
+        assert_eq!(values.len(), f.labels.len(), "{}: one value per declared label", f.name);
+        if self.empty {
+            self.e.family(f.name, f.help, f.kind.as_str());
+            self.empty = false;
+        }
+        self.e.histogram_series(f.name, f.labels, values, h);
+    }
+
     /// One sample; `values` has one value per declared label name.
     pub fn sample(&mut self, values: &[&str], v: f64) {
         let f = self.family;
@@ -194,6 +207,20 @@ macro_rules! families {
         }
     };
     (@acc [$($fields:tt)*] [$($inits:tt)*] [$($rows:tt)*]
+        series Histogram $name:literal [$($label:literal),+] $help:literal buckets($start:expr, $factor:expr, $count:expr)
+        = $write:expr; $($rest:tt)*) => {
+        families! { @acc
+            [$($fields)*]
+            [$($inits)*]
+            [$($rows)* Family::new(
+                $name, $help, Kind::Histogram, &[$($label),+],
+                Some(Buckets { start: $start, factor: $factor, count: $count }),
+                Source::Series($write),
+            ),]
+            $($rest)*
+        }
+    };
+    (@acc [$($fields:tt)*] [$($inits:tt)*] [$($rows:tt)*]
         series $kind:ident $name:literal [$($label:literal),+] $help:literal = $write:expr; $($rest:tt)*) => {
         families! { @acc
             [$($fields)*]
@@ -208,6 +235,17 @@ macro_rules! families {
     ($($entries:tt)*) => {
         families! { @acc [] [] [] $($entries)* }
     };
+}
+
+/// The bucket bounds a histogram family declares (labelled histograms are
+/// created with them); panics on a name that is not a histogram of the table.
+pub(super) fn family_bounds(name: &str) -> Vec<f64> {
+    FAMILIES
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.buckets)
+        .unwrap_or_else(|| panic!("{name} is not a histogram of the table"))
+        .bounds()
 }
 
 /// A value of the server snapshot (the family is omitted without one).
@@ -299,6 +337,12 @@ families! {
         = labelled::render_health_last;
     series Counter "etcd_server_healthchecks_total" ["name", "status", "type"] "The total number of each kind of healthcheck."
         = labelled::render_health_totals;
+    series Histogram "etcd_server_request_duration_seconds" ["success", "type"]
+        "Response latency distribution in seconds for each type." buckets(0.001, 2.0, 14)
+        = |s, out| s.m.state.request_durations.render(out);
+    series Histogram "etcd_server_apply_duration_seconds" ["op", "success", "version"]
+        "The latency distributions of v2 apply called by backend." buckets(0.0001, 2.0, 20)
+        = |s, out| s.m.state.apply_durations.render(out);
     series Counter "etcd_server_client_requests_total" ["client_api_version", "type"]
         "The total number of client requests per client version."
         = labelled::render_client_requests;

@@ -77,6 +77,8 @@ fn golden_text() -> String {
     m.client_request(true, None);
     m.peer_sent(0xabc, 10);
     m.peer_receive_failed(0xdef);
+    m.observe_request("Put", true, Duration::from_millis(3));
+    m.observe_apply("Put", true, Duration::from_micros(250));
     let campaign = GrpcMethod::from_path("/v3electionpb.Election/Campaign").unwrap();
     m.grpc_started(campaign);
     m.grpc_handled(campaign, 14);

@@ -14,7 +14,7 @@ pub mod state_machine;
 
 pub use log_store::LogStore;
 pub use network::PeerNetwork;
-pub use state_machine::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult};
+pub use state_machine::{AppliedOutput, AppliedProgress, ApplyError, ApplyHooks, ApplyResult, request_op};
 
 /// The payload of one Raft entry: a protobuf `capstanpb.RequestBatch`, i.e.
 /// many client requests proposed together (group commit).

@@ -353,7 +353,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.applied_requests += batch.requests.len().max(1) as u64;
                     for req in batch.requests {
                         let id = req.id;
+                        let op = req.request.as_ref().map_or("unknown", request_op);
+                        let start = Instant::now();
                         let out = self.apply_one(&mut applier, &mut lessor, req);
+                        self.metrics.observe_apply(op, out.is_ok(), start.elapsed());
                         results.push((id, out.map(|o| (o, applier.current_revision()))));
                     }
                 }
@@ -502,6 +505,21 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, elapsed_ms = started.elapsed().as_millis() as u64, "took raft snapshot (metadata; the database is its data)");
         Ok(Snapshot { meta, snapshot: Box::new(file) })
+    }
+}
+
+/// etcd's name of a request's operation (its `op` and request `type` labels).
+pub fn request_op(request: &Request) -> &'static str {
+    match request {
+        Request::Put(_) => "Put",
+        Request::DeleteRange(_) => "DeleteRange",
+        Request::Txn(_) => "Txn",
+        Request::Compaction(_) => "Compaction",
+        Request::LeaseGrant(_) => "LeaseGrant",
+        Request::LeaseRevoke(_) => "LeaseRevoke",
+        Request::Alarm(_) => "Alarm",
+        Request::MemberAttributes(_) => "ClusterMemberAttrSet",
+        _ => "unknown",
     }
 }
 

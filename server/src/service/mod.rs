@@ -307,6 +307,8 @@ impl Server {
     /// Proposes a write through Raft and waits until it is applied; the
     /// typed methods (`requests`) pick its result.
     pub(super) async fn propose(&self, request: Request) -> Result<(AppliedOutput, i64), ServiceError> {
+        let started = Instant::now();
+        let kind = crate::raft::request_op(&request);
         let id = self.ids.next();
         let rx = self.waiters.register(id);
         let req = InternalRequest { id, request: Some(request), ..Default::default() };
@@ -320,6 +322,7 @@ impl Server {
         }
         let _pending = metrics.proposal_pending();
         let result = self.await_applied(id, rx, deadline).await;
+        metrics.observe_request(kind, result.is_ok(), started.elapsed());
         if matches!(
             result,
             Err(ServiceError::NoLeader | ServiceError::NotLeader | ServiceError::Timeout | ServiceError::Stopped)
@@ -444,8 +447,13 @@ impl Server {
     }
 
     pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
-        self.before_read(req.serializable).await?;
-        self.range_local(req)
+        let started = Instant::now();
+        let result = match self.before_read(req.serializable).await {
+            Ok(()) => self.range_local(req),
+            Err(e) => Err(e),
+        };
+        self.metrics.observe_request("Range", result.is_ok(), started.elapsed());
+        result
     }
 
     /// What a read must pass before it is served from local state: a
