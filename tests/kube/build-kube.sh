@@ -57,9 +57,9 @@ stamp_want() {
 
 up_to_date() {
   go_built "$OUT" "$(stamp_want)" "${BINS[@]}" || return 1
-  "$OUT/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KV" || return 1
-  "$OUT/kube-controller-manager" --version 2>/dev/null | grep -qx "Kubernetes $KV" || return 1
-  "$OUT/kubectl" version --client 2>/dev/null | grep -q "Client Version: $KV\$" || return 1
+  "$OUT/kube-apiserver" --version 2>/dev/null | grep -x "Kubernetes $KV" >/dev/null || return 1
+  "$OUT/kube-controller-manager" --version 2>/dev/null | grep -x "Kubernetes $KV" >/dev/null || return 1
+  "$OUT/kubectl" version --client 2>/dev/null | grep "Client Version: $KV\$" >/dev/null || return 1
 }
 
 if [ $GO_CHECK = 1 ]; then up_to_date; exit; fi
@@ -95,7 +95,7 @@ for i in "${!BINS[@]}"; do
     go_run build -trimpath -ldflags "$LDFLAGS" -o "$GO_STAGE/${BINS[$i]}" "${PKGS[$i]}"
 done
 
-"$GO_STAGE/kube-apiserver" --version | grep -qx "Kubernetes $KV" ||
+"$GO_STAGE/kube-apiserver" --version | grep -x "Kubernetes $KV" >/dev/null ||
   go_die "built kube-apiserver reports: $("$GO_STAGE/kube-apiserver" --version | head -n 1) (want $KV)"
 stamp_want >"$GO_STAGE/.stamp"
 go_install "$OUT"

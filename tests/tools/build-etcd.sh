@@ -46,8 +46,8 @@ BINS=(etcd etcdctl etcdutl benchmark)
 
 up_to_date() {
   go_built "$OUT" "$STAMP_WANT" "${BINS[@]}" || return 1
-  "$OUT/etcd" --version 2>/dev/null | grep -qx "etcd Version: $VERSION" || return 1
-  "$OUT/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $VERSION" || return 1
+  "$OUT/etcd" --version 2>/dev/null | grep -x "etcd Version: $VERSION" >/dev/null || return 1
+  "$OUT/etcdctl" version 2>/dev/null | grep -x "etcdctl version: $VERSION" >/dev/null || return 1
 }
 
 if [ $GO_CHECK = 1 ]; then up_to_date; exit; fi
@@ -75,7 +75,7 @@ build etcdctl go.etcd.io/etcd/etcdctl/v3
 build etcdutl go.etcd.io/etcd/etcdutl/v3
 (cd benchmark && build benchmark go.etcd.io/etcd/v3/tools/benchmark)
 
-"$GO_STAGE/etcd" --version | grep -qx "etcd Version: $VERSION" ||
+"$GO_STAGE/etcd" --version | grep -x "etcd Version: $VERSION" >/dev/null ||
   go_die "built etcd reports: $("$GO_STAGE/etcd" --version | head -n 1) (want $VERSION)"
 echo "$STAMP_WANT" >"$GO_STAGE/.stamp"
 go_install "$OUT"

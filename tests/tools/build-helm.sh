@@ -44,7 +44,7 @@ stamp_want() {
 }
 up_to_date() {
   go_built "$OUT" "$(stamp_want)" helm || return 1
-  "$OUT/helm" version --short 2>/dev/null | grep -q "^$HV" || return 1
+  "$OUT/helm" version --short 2>/dev/null | grep "^$HV" >/dev/null || return 1
 }
 
 if [ $GO_CHECK = 1 ]; then up_to_date; exit; fi
@@ -62,7 +62,7 @@ go_step "go mod download (modules of the build list, verified against go.sum)" g
 go_step "go build -o helm helm.sh/helm/v4/cmd/helm" go_run build -trimpath \
   -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HV -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
   -o "$GO_STAGE/helm" helm.sh/helm/v4/cmd/helm
-"$GO_STAGE/helm" version --short | grep -q "^$HV" ||
+"$GO_STAGE/helm" version --short | grep "^$HV" >/dev/null ||
   go_die "built helm reports: $("$GO_STAGE/helm" version --short) (want $HV)"
 stamp_want >"$GO_STAGE/.stamp"
 go_install "$OUT"
