@@ -39,6 +39,7 @@
 //   - compactions: successful ones are left out (their return time is then not tightened
 //     by the order of the WAL), failed ones are listed at the end (the history keeps
 //     them as "maybe applied", where etcd drops those that its WAL lacks).
+//
 // On etcd, where both exist, the wrapper validates with the WAL and with the substitute
 // and compares the verdicts and the replayed events (-compare-wal).
 package robustness
@@ -266,7 +267,7 @@ func buildSubstitute(streams []*memberStream, reports []report.ClientReport, upT
 		used bool
 	}
 	var cands []*cand
-	byRespRev := map[int64][]*cand{}          // successful writes, by response revision
+	byRespRev := map[int64][]*cand{}           // successful writes, by response revision
 	byValue := map[model.ValueOrHash][]*cand{} // failed writes that put a value
 	byDelKey := map[string][]*cand{}           // failed writes that only delete
 	byLease := map[int64][]*cand{}             // lease revocations, any outcome
