@@ -15,6 +15,8 @@
 //	-compare-wal                    also validate with the other source and compare the
 //	                                verdicts and the replayed events (needs a WAL: etcd)
 //
+//	-list-scenarios                 print "SCENARIO name" lines and run nothing
+//
 // Each test prints one line "ROBUSTNESS-RESULT {json}" with the verdicts, which
 // tests/robustness/run.sh collects.
 package robustness
@@ -53,6 +55,7 @@ import (
 var (
 	persistedFlag  = flag.String("persisted", "substitute", "source of the persisted requests: substitute, wal or auto")
 	compareWALFlag = flag.Bool("compare-wal", false, "validate with both the WAL and the substitute and compare")
+	listFlag       = flag.Bool("list-scenarios", false, "print the scenario names and run nothing")
 )
 
 var testRunner = framework.E2eTestRunner
@@ -70,7 +73,14 @@ func TestMain(m *testing.M) {
 
 func TestRobustness(t *testing.T) {
 	testRunner.BeforeTest(t)
-	for _, s := range slices.Concat(exploratoryScenarios(), regressionScenarios()) {
+	all := slices.Concat(exploratoryScenarios(), regressionScenarios())
+	if *listFlag {
+		for _, s := range all {
+			fmt.Println("SCENARIO", s.Name)
+		}
+		return
+	}
+	for _, s := range all {
 		t.Run(s.Name, func(t *testing.T) {
 			lg := zaptest.NewLogger(t)
 			s.Cluster.Logger = lg
