@@ -182,7 +182,9 @@ run_one() {
       (if .watch and .watch != "Success" and .watch != "skipped" then "watch: " + .watch else empty end),
       (if .serializable and .serializable != "Success" and .serializable != "skipped" then "serializable: " + .serializable else empty end),
       (.other // [])[]] | join("; ")' <<<"$line")
-    [ -n "$why" ] || why=$(grep -a -m 3 -E '^\s+[a-z_]+\.go:[0-9]+: |Error:|panic:' "$d/log" | tr -s ' ' | cut -c1-300 | paste -sd '|')
+    # else the test's own messages (not the framework's log lines)
+    [ -n "$why" ] || why=$(grep -a -E '^\s+[a-z_]+\.go:[0-9]+: |^panic:' "$d/log" |
+      grep -v -E '^\s+(logger\.go|testing\.go:25|peerproxy_test\.go):' | head -n 3 | tr -s ' \t' ' ' | cut -c1-300 | paste -sd '|')
     [ $rc = 124 ] || [ $rc = 137 ] && why="killed after $PER_RUN s; $why"
     printf 'FAIL %s #%d (%d s): %s\n     log: %s/log\n' "$s" "$n" "$secs" "$why" "$d"
   fi
