@@ -11,7 +11,8 @@
 //     etcd's framework would build, minus the panic), for etcd and the server alike;
 //   - the blackhole failpoints hold the traffic instead of discarding it (proxy
 //     PauseTx/PauseRx: nothing passes in either direction, nothing is lost or altered, as
-//     TCP behaves across a partition that heals before the connections time out); the
+//     TCP behaves across a partition that heals before the connections time out), and
+//     they partition a random follower rather than a random member (see Inject); the
 //     "until snapshot" variant waits exactly as etcd's does (failpoint/network.go);
 //   - delayPeerNetwork and the non-network failpoints are etcd's own;
 //   - dropPeerNetwork (50 % of the chunks discarded for 1 s) has no plain-stream
@@ -115,7 +116,13 @@ func (f partitionFailpoint) Available(config e2e.EtcdProcessClusterConfig, proce
 }
 
 func (f partitionFailpoint) Inject(ctx context.Context, t *testing.T, lg *zap.Logger, clus *e2e.EtcdProcessCluster, _ time.Time, _ identity.Provider) ([]report.ClientReport, error) {
-	member := clus.Procs[rand.Int()%len(clus.Procs)]
+	// a follower: a member's proxy only carries the connections the member accepts. etcd's
+	// peers also dial the members they receive from, so a partitioned etcd leader loses
+	// its followers' acknowledgements; the server's peers dial only to send (Raft RPCs
+	// from the leader), so a leader behind a held proxy keeps its quorum and nothing
+	// is partitioned (blackholeUntilSnapshot then waits its full minute in vain).
+	leader := clus.WaitLeader(t)
+	member := clus.Procs[(leader+1+rand.Intn(len(clus.Procs)-1))%len(clus.Procs)]
 	p := member.PeerProxy()
 	t.Logf("Partitioning member %q (peer traffic held, not dropped)", member.Config().Name)
 	p.PauseTx()
