@@ -11,7 +11,7 @@ set -euo pipefail
 
 say() { printf 'setup: %s\n' "$*"; }
 
-APT_PACKAGES=(libclang-dev clang protobuf-compiler etcd-server etcd-client python3)
+APT_PACKAGES=(libclang-dev clang protobuf-compiler etcd-server etcd-client python3 jq iproute2 curl)
 
 SUDO=()
 if [ "$(id -u)" != 0 ]; then

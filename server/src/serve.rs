@@ -164,7 +164,11 @@ pub async fn serve(
         tracing::info!(address = %listener.local_addr()?, "serving client traffic (gRPC and HTTP)");
         let router = router.clone();
         let mut stop = shutdown.clone();
+        let ready = server.clone();
         tasks.push(tokio::spawn(async move {
+            if !serve_when_ready(&ready, &mut stop).await {
+                return Ok(());
+            }
             let listener = crate::http::authority::FixingListener(listener);
             let listener = crate::http::conn_limit::LimitedListener::new(
                 listener,
@@ -182,7 +186,11 @@ pub async fn serve(
         tracing::info!(path = %socket.path.display(), "serving client traffic (gRPC and HTTP) on a unix socket");
         let router = router.clone();
         let mut stop = shutdown.clone();
+        let ready = server.clone();
         tasks.push(tokio::spawn(async move {
+            if !serve_when_ready(&ready, &mut stop).await {
+                return Ok(());
+            }
             let listener = crate::http::authority::FixingUnixListener(listener);
             let listener = crate::http::conn_limit::LimitedListener::new(
                 listener,
@@ -198,7 +206,7 @@ pub async fn serve(
         }));
     }
     // etcd's line, once the member has joined, published itself and caught
-    // up (tools wait for it); the listeners already answer meanwhile.
+    // up (tools wait for it); the client listeners start serving then.
     tokio::select! {
         _ = server.wait_ready() => tracing::info!("ready to serve client requests"),
         _ = shutdown.wait_for(|s| *s) => {}
@@ -227,4 +235,17 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits until the member is ready (see `service::publish`) before a client
+/// listener serves, as etcd's client listeners do (`<-s.ReadyNotify()`):
+/// until then connections wait in the listen backlog, so no client reads
+/// from a member that has not joined or caught up (a member re-added after
+/// losing its data would answer revisions from before its catch-up). False
+/// if shutdown came first.
+async fn serve_when_ready(server: &crate::service::Server, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = server.wait_ready() => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
 }

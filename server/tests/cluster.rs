@@ -199,3 +199,24 @@ async fn adding_a_member_while_one_is_down_is_refused() {
     assert_eq!(err.message(), "etcdserver: unhealthy cluster");
     c.shutdown().await;
 }
+
+/// A member that joins with an empty data dir serves clients only once it
+/// has published itself and caught up, as etcd's client listeners wait for
+/// ReadyNotify. It used to answer at once from its empty store (revision 1),
+/// so a client saw the revision go backwards (etcd's robustness suite,
+/// MemberReplace: its compaction loop then crashed on a negative range).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joining_member_serves_clients_only_once_caught_up() {
+    let mut c = Cluster::new(1).await;
+    let mut rev = 0;
+    for i in 0..50 {
+        rev = c.put(0, &format!("k{i}"), "v").await;
+    }
+    let new = c.add_slot().await;
+    let request = MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true };
+    c.cluster_client(0).await.member_add(request).await.unwrap();
+    c.start_joining(new);
+    let first = c.local_revision(new).await;
+    assert!(first >= rev, "the first answer of the joining member is at revision {first}, below {rev}");
+    c.shutdown().await;
+}

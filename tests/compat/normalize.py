@@ -51,7 +51,13 @@ class IdMap:
 
     def dec(self, text: str) -> str:
         v = int(text)
-        return "0" if v == 0 else self.name(v)
+        if v == 0:
+            return "0"
+        # `-w fields --hex` prints IDs in hex; one whose hex has no letter looks
+        # decimal (about 1 cluster ID in 1000): a known ID read as hex is that ID.
+        if v not in self.ids and int(text, 16) in self.ids:
+            return self.ids[int(text, 16)]
+        return self.name(v)
 
     def hex(self, text: str) -> str:
         v = int(text, 16)

@@ -37,6 +37,17 @@ pub enum PeerError {
     #[error("member {0:x} has no peer URLs")]
     NoAddress(u64),
 }
+/// What one call to a peer tells about the connection to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    /// The peer answered (even with a refusal): it is reachable.
+    Answered,
+    /// No connection could be made, or the connection failed.
+    Lost,
+    /// The call timed out or was cancelled: says nothing of the connection.
+    Unknown,
+}
+
 /// The shared pool of peer connections.
 pub struct PeerClients {
     local_id: u64,
@@ -83,14 +94,17 @@ impl PeerClients {
         Ok(wrap(ch))
     }
 
-    /// Records the outcome of a Raft message to `peer`: an answer (even a
-    /// refusal) keeps it active, a transport failure makes it inactive.
-    pub fn record_contact(&self, peer: u64, answered: bool) {
+    /// Records the outcome of a Raft message to `peer` (see [`Contact`]).
+    pub fn record_contact(&self, peer: u64, contact: Contact) {
         let mut active = self.active_since.lock();
-        if answered {
-            active.entry(peer).or_insert_with(Instant::now);
-        } else {
-            active.remove(&peer);
+        match contact {
+            Contact::Answered => {
+                active.entry(peer).or_insert_with(Instant::now);
+            }
+            Contact::Lost => {
+                active.remove(&peer);
+            }
+            Contact::Unknown => {}
         }
     }
 

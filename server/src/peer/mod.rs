@@ -7,7 +7,7 @@
 
 mod client;
 
-pub use client::{PeerClients, PeerError};
+pub use client::{Contact, PeerClients, PeerError};
 
 /// gRPC metadata naming the sender's cluster (hex).
 pub const CLUSTER_ID_HEADER: &str = "capstan-cluster-id";

@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 
 use super::{NodeId, PeerNode, TypeConfig};
 use crate::metrics::Metrics;
-use crate::peer::{PeerClients, PeerError};
+use crate::peer::{Contact, PeerClients, PeerError};
 
 /// Creates connections to peers.
 #[derive(Clone)]
@@ -86,15 +86,26 @@ impl PeerConnection {
         let reply = match send(client, rpc, request).await {
             Ok(reply) => reply.into_inner(),
             Err(status) => {
+                let code = status.code();
                 let error = self.clients.error(url, status);
-                self.clients.record_contact(self.target, !matches!(error, PeerError::Unreachable { .. }));
+                // Like etcd's transport, a peer stops counting as connected
+                // when the connection fails, not when one call times out
+                // under load (that reset the 5 s health clock of the
+                // reconfiguration checks over and over).
+                let contact = match &error {
+                    PeerError::Unreachable { never_sent: true, .. } => Contact::Lost,
+                    PeerError::Unreachable { .. } if code == tonic::Code::Unavailable => Contact::Lost,
+                    PeerError::Unreachable { .. } => Contact::Unknown,
+                    _ => Contact::Answered,
+                };
+                self.clients.record_contact(self.target, contact);
                 return Err(match error {
                     e @ PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
                     e => RPCError::Network(NetworkError::new(&e)),
                 });
             }
         };
-        self.clients.record_contact(self.target, true);
+        self.clients.record_contact(self.target, Contact::Answered);
         let result: Result<P, RaftError<NodeId, E>> = bincode::deserialize(&reply.payload)
             .map_err(|e| RPCError::Network(NetworkError::new(&CodecError(e.to_string()))))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -74,7 +74,8 @@ impl Server {
     }
 
     pub async fn member_remove(&self, req: MemberRemoveRequest) -> Result<MemberRemoveResponse, ServiceError> {
-        match self.route().await? {
+        let id = req.id;
+        let result = match self.route().await? {
             Route::Here => self.leader_member_remove(req).await,
             Route::Leader(l) => {
                 let (url, mut client) = self.leader_client(l)?;
@@ -82,7 +83,25 @@ impl Server {
                 r.map(|r| MemberRemoveResponse { header: self.cluster_header(), ..r.into_inner() })
                     .map_err(|s| ServiceError::from_peer(self.peers.error(&url, s)))
             }
+        };
+        match result {
+            // etcd's refusals are definitive; anything else leaves the removal
+            // in doubt. A leader that removes itself steps down and exits as
+            // it answers, so its answer can be lost although the removal was
+            // applied: then, as etcd answers, it succeeded.
+            Err(e) if !matches!(e, ServiceError::Etcd(_)) && self.removal_applied(id).await => {
+                tracing::info!(member = %format!("{id:x}"), error = %e, "member removal answered after the leader changed: it was applied");
+                let members = self.member_list().into_iter().filter(|m| m.id != id).collect();
+                Ok(MemberRemoveResponse { header: self.cluster_header(), members })
+            }
+            other => other,
         }
+    }
+
+    /// Whether member `id` is gone from the cluster, as the current leader
+    /// knows it (after a read barrier: this member has applied as far).
+    async fn removal_applied(&self, id: u64) -> bool {
+        self.read_barrier().await.is_ok() && !self.nodes().0.contains_key(&id)
     }
 
     pub async fn member_update(&self, req: MemberUpdateRequest) -> Result<MemberUpdateResponse, ServiceError> {
