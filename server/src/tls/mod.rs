@@ -136,7 +136,7 @@ impl MemberTls {
                         url.raw
                     )));
                 }
-                Some(Arc::new(ServerTls::new(client.clone(), &cipher_suites)?))
+                Some(Arc::new(ServerTls::new(client.clone(), &cipher_suites).map_err(|e| e.context(CLIENT_FILES))?))
             }
         };
         let peer_tls = match peer_urls.iter().find(|u| u.scheme == UrlScheme::Https) {
@@ -151,11 +151,37 @@ impl MemberTls {
                         "cannot listen on TLS for {addr}: KeyFile and CertFile are not presented"
                     )));
                 }
-                Some(Arc::new(ServerTls::new(peer.clone(), &cipher_suites)?))
+                Some(Arc::new(ServerTls::new(peer.clone(), &cipher_suites).map_err(|e| e.context(PEER_FILES))?))
             }
         };
-        let dialer = PeerDialer::new(peer, peer_tls.as_deref(), &cipher_suites)?;
+        // Other members are dialed over TLS when any peer URL this member
+        // knows of is https://; otherwise the peer files are ignored, as on
+        // http:// listeners (etcd warns "ignoring key and cert files").
+        let peer_urls_tls = peer_urls.iter().any(|u| u.scheme == UrlScheme::Https)
+            || config.initial_advertise_peer_urls.iter().any(|u| u.starts_with("https://"))
+            || config
+                .initial_cluster_members()
+                .map(|m| m.iter().flat_map(|(_, urls)| urls).any(|u| u.starts_with("https://")))
+                .unwrap_or(false);
+        let dialer = if peer_urls_tls {
+            PeerDialer::new(peer, peer_tls.as_deref(), &cipher_suites).map_err(|e| e.context(PEER_FILES))?
+        } else {
+            PeerDialer::plain()
+        };
         Ok(Self { client: client_tls, peer: peer_tls, dialer })
+    }
+}
+
+const CLIENT_FILES: &str = "client TLS (--cert-file, --key-file, --trusted-ca-file, --client-crl-file)";
+const PEER_FILES: &str = "peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-crl-file)";
+
+impl TlsError {
+    /// Names the settings a file error came from; etcd's own texts stay as they are.
+    fn context(self, what: &str) -> TlsError {
+        match self {
+            e @ TlsError::Invalid(_) => e,
+            e => TlsError::Invalid(format!("{what}: {e}")),
+        }
     }
 }
 
