@@ -271,7 +271,8 @@ cap_ctl() {
     --command-timeout=5s "${CAP_CTL_TLS[@]}" "$@"
 }
 
-cap_log_tail() { tail -n "${2:-30}" "${CAP_LOG[$1]}" 2>/dev/null | sed "s/^/  $1| /"; }
+# (awk, not sed: cluster.sh's names contain a slash, e.g. c/m1)
+cap_log_tail() { tail -n "${2:-30}" "${CAP_LOG[$1]}" 2>/dev/null | awk -v p="  $1| " '{ print p $0 }'; }
 
 # Assertions for e2e tests: count results, print PASS/FAIL lines, cap_finish exits.
 cap_pass() { CAP_PASSES=$((CAP_PASSES + 1)); cap_say "PASS $*"; }
