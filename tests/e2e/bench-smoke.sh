@@ -2,7 +2,9 @@
 # capstan-bench smoke run: a few hundred requests of every workload against a 1-member
 # server, checking that each run ends by itself, that its last line is `RESULT {json}`
 # with the expected request counts and no errors, and that the server saw what the tool
-# says it did (keys put, revisions of txns, leases revoked, events delivered). Then
+# says it did (keys put, revisions of txns, leases revoked, events delivered); its TLS
+# options against a member with client TLS (the reference etcd, and the server under
+# test if it has TLS): verified, insecure, refused (other CA, no client certificate). Then
 # bench/compare.sh in a tiny mode (1 member, 1 round, 200 requests, 1000 keys, 100
 # watchers) against the same binaries and the reference etcd. Timings are not checked.
 # Builds nothing: the debug binaries come from `cargo build --workspace`.
