@@ -43,6 +43,15 @@
 #   COMPARE_OUT         the markdown file (default bench/results/compare-<UTC time>.md);
 #                       every capstan-bench output is kept next to it in <name>.d/
 #   COMPARE_SERVING_TIMEOUT  seconds to wait for serving after a restart, default 600
+#   COMPARE_TLS=1       both clusters with client and peer TLS, as etcd's security guide
+#                       has it: https client and peer URLs, --cert-file --key-file
+#                       --trusted-ca-file --client-cert-auth and --peer-cert-file
+#                       --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth;
+#                       capstan-bench and every etcdctl use --cacert --cert --key. The
+#                       certificates (ECDSA P-256, one CA; per cluster a server
+#                       certificate with the members' IPs, 127.0.0.1 and localhost; per
+#                       member a peer certificate; one client certificate) are made with
+#                       openssl in TMPDIR's run directory (tls/). Default 0: plain text.
 #   TMPDIR              where the data dirs go (1 000 000 keys: a few GB in all);
 #                       removed at the end unless something failed or CAP_KEEP_TMP=1
 # Tiny run (seconds, e.g. against debug builds): COMPARE_SIZES=1 COMPARE_ROUNDS=1
@@ -72,6 +81,8 @@ WATCHERS=${COMPARE_WATCHERS:-10000}
 WATCH_PUTS=${COMPARE_WATCH_PUTS:-100}
 WATCH_RATE=${COMPARE_WATCH_RATE:-10}
 SERVING_TIMEOUT=${COMPARE_SERVING_TIMEOUT:-600}
+TLS=${COMPARE_TLS:-0}
+case $TLS in 0 | 1) ;; *) echo "compare.sh: COMPARE_TLS must be 0 or 1" >&2; exit 2 ;; esac
 OUT=${COMPARE_OUT:-$ROOT/bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).md}
 RAW=${OUT%.md}.d
 
@@ -91,6 +102,7 @@ build_if_missing "$CAPSTAN_BIN" "$DEFAULT_CAPSTAN_BIN" capstan || exit 1
 build_if_missing "$CAPSTAN_BENCH_BIN" "$DEFAULT_BENCH_BIN" capstan-bench || exit 1
 cap_require_bin "$COMPARE_ETCD" || exit 1
 command -v "$CAPSTAN_ETCDCTL" >/dev/null || { cap_err "no etcdctl ($CAPSTAN_ETCDCTL)"; exit 1; }
+[ "$TLS" = 0 ] || command -v openssl >/dev/null || { cap_err "COMPARE_TLS=1 needs openssl"; exit 1; }
 cap_init
 mkdir -p "$RAW" || exit 1
 RESULTS=$RAW/results.tsv   # size, workload, system, round, RESULT json
@@ -104,6 +116,61 @@ declare -A SYS_NET=() SYS_CPORT=() SYS_PPORT=() SYS_MEMBERS=()
 LEADER_FLAG=()
 [ "${COMPARE_TARGET_LEADER:-0}" = 1 ] && LEADER_FLAG=(--target-leader)
 
+# --- TLS (COMPARE_TLS=1) ---------------------------------------------------------------
+TLS_DIR=$CAP_TMP/tls
+BENCH_TLS=()   # capstan-bench's TLS flags (CAP_CTL_TLS: etcdctl's, the same)
+tls_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+# tls_leaf NAME CN SANS EKU: $TLS_DIR/NAME.pem and NAME-key.pem, signed by the run's CA.
+tls_leaf() {
+  local n=$1 ext=$TLS_DIR/$1.ext
+  tls_key "$TLS_DIR/$n-key.pem" || return 1
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=$4" "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" "subjectAltName=$3" >"$ext"
+  openssl req -new -key "$TLS_DIR/$n-key.pem" -subj "/O=capstan-compare/CN=$2" -config /dev/null 2>/dev/null |
+    openssl x509 -req -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" -set_serial "0x$(openssl rand -hex 8)" \
+      -days 30 -sha256 -extfile "$ext" -out "$TLS_DIR/$n.pem" 2>/dev/null
+}
+# tls_init: the CA and the client certificate; the flags of the clients.
+tls_init() {
+  mkdir -p "$TLS_DIR" || return 1
+  tls_key "$TLS_DIR/ca-key.pem" &&
+    openssl req -new -x509 -key "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" -days 30 -sha256 \
+      -subj "/O=capstan-compare/CN=capstan-compare-ca" -config /dev/null \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+      -addext "subjectKeyIdentifier=hash" 2>/dev/null &&
+    tls_leaf client root "DNS:root.client.test" clientAuth || return 1
+  BENCH_TLS=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --key "$TLS_DIR/client-key.pem")
+  CAP_CTL_TLS=("${BENCH_TLS[@]}")
+  CL_CLIENT_SCHEME=https CL_PEER_SCHEME=https
+  CL_MEMBER_FLAGS_FN=tls_member_flags
+}
+# tls_cluster_certs SIZE: for the cluster of the current run (CL_RUN, CL_NET chosen): a
+# server certificate for its members' client addresses, a peer certificate per member
+# (its own address; 127.0.0.1 too: a peer dials from 127.0.0.1, and etcd checks a peer's
+# client certificate against the address it comes from), and CL_EXTRA with the flags
+# that every member takes. Server and peer certificates are good for both ends (etcd
+# dials itself with its server certificate for the gRPC gateway; a member dials its
+# peers with its peer certificate).
+tls_cluster_certs() {
+  local i ips=() n
+  for ((i = 1; i <= $1; i++)); do ips+=("IP:$(cl_ip "m$i")"); done
+  tls_leaf "server-$CL_RUN" server "$(IFS=,; echo "${ips[*]}"),IP:127.0.0.1,DNS:localhost" serverAuth,clientAuth || return 1
+  for ((i = 1; i <= $1; i++)); do
+    n=m$i
+    tls_leaf "peer-$CL_RUN-$n" "$n" "IP:$(cl_ip "$n"),IP:127.0.0.1,DNS:localhost" serverAuth,clientAuth || return 1
+  done
+  CL_EXTRA=(--cert-file "$TLS_DIR/server-$CL_RUN.pem" --key-file "$TLS_DIR/server-$CL_RUN-key.pem"
+    --trusted-ca-file "$TLS_DIR/ca.pem" --client-cert-auth
+    --peer-trusted-ca-file "$TLS_DIR/ca.pem" --peer-client-cert-auth)
+}
+# (CL_MEMBER_FLAGS_FN) the member's own peer certificate, in the current run (CL_RUN).
+tls_member_flags() {
+  printf '%s\n' --peer-cert-file "$TLS_DIR/peer-$CL_RUN-$1.pem" --peer-key-file "$TLS_DIR/peer-$CL_RUN-$1-key.pem"
+}
+if [ "$TLS" = 1 ]; then
+  tls_init || { cap_err "COMPARE_TLS=1: generating the CA and client certificate with openssl failed"; exit 1; }
+fi
+
 # sys_use SYS SIZE: make SYS's cluster of SIZE members the current run of cluster.sh.
 sys_use() {
   CL_RUN=$1-$2 CL_NET=${SYS_NET[$1]:-} CL_CPORT=${SYS_CPORT[$1]:-} CL_PPORT=${SYS_PPORT[$1]:-}
@@ -115,19 +182,27 @@ sys_start() {
   CL_RUN=$1-$2 CL_NET= CL_MEMBERS=()
   cl_net_init 3 || return 1
   SYS_NET[$1]=$CL_NET SYS_CPORT[$1]=$CL_CPORT SYS_PPORT[$1]=$CL_PPORT
+  if [ "$TLS" = 1 ]; then
+    tls_cluster_certs "$2" || { cap_err "$1: generating the cluster's certificates failed"; return 1; }
+  fi
   cl_new "$2" "${SYS_BIN[$1]}" || return 1
   SYS_MEMBERS[$1]="${CL_MEMBERS[*]}"
 }
 sys_stop() { sys_use "$1" "$2"; cl_stop_all TERM; }
 
 # bench NAME ARGS...: capstan-bench against the current cluster; output kept in
-# $RAW/NAME.txt; prints the RESULT JSON (nothing, and status 1, if it failed).
+# $RAW/NAME.txt; prints the RESULT JSON (nothing, and status 1, if it failed). With
+# COMPARE_TLS=1 a run whose connections were not TLS (config.tls) fails too.
 bench() {
   local name=$1; shift
-  "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_eps)" --no-progress --label "$name" "$@" >"$RAW/$name.txt" 2>&1
-  local rc=$?
-  sed -n 's/^RESULT //p' "$RAW/$name.txt" | tail -n 1
+  "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_eps)" --no-progress --label "$name" "${BENCH_TLS[@]}" "$@" >"$RAW/$name.txt" 2>&1
+  local rc=$? r
+  r=$(sed -n 's/^RESULT //p' "$RAW/$name.txt" | tail -n 1)
+  printf '%s\n' "$r"
   [ $rc = 0 ] || { cap_err "$name: capstan-bench failed ($rc): $(tail -n 3 "$RAW/$name.txt")"; return 1; }
+  if [ "$TLS" = 1 ] && [ "$(json_get 'd["config"].get("tls")' "$r")" != True ]; then
+    cap_err "$name: COMPARE_TLS=1 but capstan-bench's connections were not TLS"; return 1
+  fi
 }
 json_get() { python3 -c 'import json,sys; d=json.loads(sys.argv[2]); print(eval(sys.argv[1], {"d": d}))' "$1" "$2"; }
 extra() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$EXTRAS"; }
@@ -161,7 +236,7 @@ serving_after_restart() {
   for n in "${CL_MEMBERS[@]}"; do
     ok=0
     while (($(now_us) - t0 < SERVING_TIMEOUT * 1000000)); do
-      if "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_ep "$n")" --no-progress --json --total 1 --dial-timeout 1 \
+      if "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_ep "$n")" "${BENCH_TLS[@]}" --no-progress --json --total 1 --dial-timeout 1 \
         --request-timeout 1 range compare-probe --consistency l 2>/dev/null | grep -q '"ok":1,'; then ok=1; break; fi
       cl_alive "$n" || break
       sleep 0.02
@@ -191,7 +266,7 @@ for w in $WORKLOADS; do workload_args "$w" >/dev/null || { cap_err "unknown work
 
 ETCD_VERSION=$("$COMPARE_ETCD" --version 2>/dev/null | head -n 1)
 cap_say "etcd: $COMPARE_ETCD ($ETCD_VERSION); capstan: $CAPSTAN_BIN; bench: $CAPSTAN_BENCH_BIN"
-cap_say "sizes [$SIZES], $ROUNDS rounds, $TOTAL requests per run, $KEYS keys; raw output in $RAW"
+cap_say "sizes [$SIZES], $ROUNDS rounds, $TOTAL requests per run, $KEYS keys, TLS $([ "$TLS" = 1 ] && echo "on (certificates in $TLS_DIR)" || echo off); raw output in $RAW"
 FAILED=0
 START=$SECONDS
 for size in $SIZES; do
@@ -248,10 +323,11 @@ mkdir -p "$(dirname "$OUT")"
 python3 - "$RESULTS" "$EXTRAS" "$ROUNDS" >"$OUT" <<EOF
 import json, statistics, sys
 results, extras, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
-print("# Capstan vs etcd, side by side")
+print("# Capstan vs etcd, side by side$([ "$TLS" = 1 ] && echo ", with TLS")")
 print()
 print("- date: $(date -u +%FT%TZ); duration: $((SECONDS - START)) s; machine: $MACHINE")
 print("- etcd: \`$COMPARE_ETCD\` ($ETCD_VERSION); Capstan: \`$CAPSTAN_BIN\`; bench: \`$CAPSTAN_BENCH_BIN\`")
+print("- TLS: $([ "$TLS" = 1 ] && echo 'on (COMPARE_TLS=1): client and peer, https URLs, mutual (--client-cert-auth, --peer-client-cert-auth), ECDSA P-256 certificates; capstan-bench and etcdctl with --cacert --cert --key' || echo 'off (plain-text client and peer connections)')")
 print("- sizes: $SIZES; rounds: %s (A B alternation, etcd first); requests per run: $TOTAL; loaded keys: $KEYS (8 B keys, $VAL_SIZE B values); watch fan-out: $WATCHERS watchers on one key, $WATCH_PUTS puts at $WATCH_RATE/s; target leader: ${COMPARE_TARGET_LEADER:-0}" % rounds)
 print()
 rows = {}

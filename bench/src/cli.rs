@@ -2,8 +2,10 @@
 //!
 //! Flag names follow etcd's `benchmark` tool where it has one (`--conns`, `--clients`,
 //! `--total`, `--rate`, `--key-size`, `--val-size`, `--sequential-keys`,
-//! `--key-space-size`, `--consistency`, `--txn-ops`, `--target-leader`).
+//! `--key-space-size`, `--consistency`, `--txn-ops`, `--target-leader`, and the TLS
+//! options `--cacert`, `--cert`, `--key`, `--insecure-skip-tls-verify`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -22,7 +24,8 @@ pub struct Cli {
 /// Options that every workload takes.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalOpts {
-    /// Client endpoints, comma separated (host:port or http://host:port).
+    /// Client endpoints, comma separated: host:port, http://host:port or
+    /// https://host:port. host:port uses TLS when --cacert or --cert is given.
     #[arg(long, global = true, value_delimiter = ',', default_value = "127.0.0.1:2379")]
     pub endpoints: Vec<String>,
     /// Number of gRPC channels (HTTP/2 connections), spread over the endpoints.
@@ -61,6 +64,37 @@ pub struct GlobalOpts {
     /// Free-form label copied into the JSON result (e.g. "etcd-3m-round1").
     #[arg(long, global = true, default_value = "")]
     pub label: String,
+    #[command(flatten)]
+    pub tls: TlsOpts,
+}
+
+/// TLS to the servers, with etcd's `benchmark` (and etcdctl) flag names.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TlsOpts {
+    /// Verify the servers' certificates with this CA bundle (PEM). Bare host:port
+    /// endpoints then use TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to the servers (with --key). Bare host:port
+    /// endpoints then use TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    // (id: `key` is the range subcommand's KEY argument)
+    #[arg(id = "tls_key", long = "key", global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Do not verify the servers' certificates (for https endpoints or with --cert).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+impl TlsOpts {
+    /// Whether an endpoint without a scheme (host:port) is dialled with TLS: when TLS
+    /// material is given, as etcd's clients do (an `http://` endpoint stays plain text,
+    /// an `https://` one always uses TLS).
+    pub fn bare_endpoints_use_tls(&self) -> bool {
+        self.cacert.is_some() || self.cert.is_some()
+    }
 }
 
 impl GlobalOpts {
@@ -80,6 +114,27 @@ impl GlobalOpts {
         }
         if !(self.request_timeout > 0.0 && self.dial_timeout > 0.0) {
             return Err("--request-timeout and --dial-timeout must be positive".into());
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err("--cert and --key go together (both or neither)".into());
+        }
+        for ep in &self.endpoints {
+            let ep = ep.trim();
+            match ep.split_once("://") {
+                None => {}
+                Some(("http" | "https", _)) => {}
+                Some((scheme, _)) => {
+                    return Err(format!("--endpoints: {ep}: scheme {scheme}:// (only http and https)"));
+                }
+            }
+        }
+        let uses_tls = self.endpoints.iter().any(|ep| {
+            let ep = ep.trim();
+            ep.starts_with("https://") || (!ep.contains("://") && self.tls.bare_endpoints_use_tls())
+        });
+        if uses_tls && self.tls.cacert.is_none() && !self.tls.insecure_skip_tls_verify {
+            // (etcd's clients fall back to the system's trust store; this tool has none)
+            return Err("TLS endpoints need --cacert (or --insecure-skip-tls-verify)".into());
         }
         Ok(())
     }
@@ -265,6 +320,66 @@ mod tests {
         let Workload::Put(p) = cli.workload else { panic!("not put") };
         assert!(p.keys.sequential_keys);
         assert_eq!(p.keys.key_space_size, 1000);
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(["capstan-bench"].iter().chain(args)).unwrap()
+    }
+
+    #[test]
+    fn tls_flags() {
+        let cli = parse(&["--cacert", "ca.pem", "--cert=c.pem", "--key", "k.pem", "put", "--endpoints", "h:1"]);
+        let t = &cli.global.tls;
+        assert_eq!(t.cacert.as_deref(), Some(std::path::Path::new("ca.pem")));
+        assert_eq!(t.cert.as_deref(), Some(std::path::Path::new("c.pem")));
+        assert_eq!(t.key.as_deref(), Some(std::path::Path::new("k.pem")));
+        assert!(!t.insecure_skip_tls_verify);
+        assert!(t.bare_endpoints_use_tls());
+        assert!(cli.global.validate().is_ok());
+        // Global: after the subcommand too.
+        let cli = parse(&["range", "k", "--cacert", "ca.pem", "--insecure-skip-tls-verify"]);
+        assert!(cli.global.tls.insecure_skip_tls_verify);
+        assert!(cli.global.tls.bare_endpoints_use_tls());
+        // --key (the TLS key) next to range's KEY argument.
+        let cli = parse(&["range", "k", "--key", "k.pem", "--cert", "c.pem", "--cacert", "ca.pem"]);
+        let Workload::Range(r) = &cli.workload else { panic!("not range") };
+        assert_eq!(r.key, "k");
+        assert_eq!(cli.global.tls.key.as_deref(), Some(std::path::Path::new("k.pem")));
+        let cli = parse(&["range", "k"]);
+        assert!(!cli.global.tls.bare_endpoints_use_tls());
+        assert!(cli.global.validate().is_ok());
+    }
+
+    #[test]
+    fn cert_and_key_go_together() {
+        for args in
+            [&["--cacert", "ca", "--cert", "c", "range", "k"][..], &["--cacert", "ca", "--key", "k", "range", "k"]]
+        {
+            let err = parse(args).global.validate().unwrap_err();
+            assert!(err.contains("--cert and --key"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tls_endpoints_need_a_ca() {
+        // https without --cacert: nothing to verify the server with.
+        let err = parse(&["--endpoints", "https://h:1", "range", "k"]).global.validate().unwrap_err();
+        assert!(err.contains("--cacert"), "{err}");
+        // A client certificate alone makes bare endpoints TLS, so the same.
+        let err = parse(&["--cert", "c", "--key", "k", "range", "k"]).global.validate().unwrap_err();
+        assert!(err.contains("--cacert"), "{err}");
+        assert!(
+            parse(&["--endpoints", "https://h:1", "--insecure-skip-tls-verify", "range", "k"])
+                .global
+                .validate()
+                .is_ok()
+        );
+        // Explicit http:// endpoints stay plain text whatever the TLS flags.
+        assert!(
+            parse(&["--endpoints", "http://h:1", "--cert", "c", "--key", "k", "range", "k"]).global.validate().is_ok()
+        );
+        let err = parse(&["--endpoints", "unix://s", "range", "k"]).global.validate().unwrap_err();
+        assert!(err.contains("scheme unix"), "{err}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
-    let (channels, targets) = conn::connect(&g).await?;
+    let (channels, targets, tls) = conn::connect(&g).await?;
     let show = !g.no_progress && (g.progress || std::io::stderr().is_terminal());
     let progress = workload::progress_bar(g.total, show);
     let ctx = Ctx { opts: g.clone(), channels, progress };
@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let global = serde_json::json!({
         "endpoints": targets,
         "target_leader": g.target_leader,
+        "tls": tls,
         "conns": g.conns,
         "clients": g.clients,
         "total": g.total,

@@ -2,7 +2,9 @@
 # capstan-bench smoke run: a few hundred requests of every workload against a 1-member
 # server, checking that each run ends by itself, that its last line is `RESULT {json}`
 # with the expected request counts and no errors, and that the server saw what the tool
-# says it did (keys put, revisions of txns, leases revoked, events delivered). Then
+# says it did (keys put, revisions of txns, leases revoked, events delivered); its TLS
+# options against a member with client TLS (the reference etcd, and the server under
+# test if it has TLS): verified, insecure, refused (other CA, no client certificate). Then
 # bench/compare.sh in a tiny mode (1 member, 1 round, 200 requests, 1000 keys, 100
 # watchers) against the same binaries and the reference etcd. Timings are not checked.
 # Builds nothing: the debug binaries come from `cargo build --workspace`.
@@ -106,10 +108,88 @@ cap_check "unreachable endpoint: exit 1 with a message, promptly (status $rc)" \
   test "$rc" = 1 -a $((SECONDS - t0)) -lt 20 -a -s "$CAP_TMP/refused.out"
 cap_check "server still running" cap_alive s1
 
-# --- bench/compare.sh --------------------------------------------------------------
-cap_check "bench/compare.sh parses (bash -n)" bash -n "$ROOT/bench/compare.sh"
 REF=$("$ROOT/tests/tools/build-etcd.sh" --print-dir 2>/dev/null)/etcd
 [ -x "$REF" ] || REF=$CAPSTAN_REF_ETCD
+
+# --- TLS -----------------------------------------------------------------------------
+# capstan-bench's --cacert/--cert/--key against a member with client TLS and
+# --client-cert-auth: the reference etcd, and the server under test too if its --help
+# lists --client-cert-auth and does not say that TLS is not supported. Certificates (ECDSA P-256) made here with openssl.
+T=$CAP_TMP/tls
+tls_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+tls_leaf() { # NAME SANS EKU [CA]
+  tls_key "$T/$1-key.pem" &&
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=$3" "subjectAltName=$2" >"$T/$1.ext" &&
+    openssl req -new -key "$T/$1-key.pem" -subj "/CN=$1" -config /dev/null 2>/dev/null |
+    openssl x509 -req -CA "$T/${4:-ca}.pem" -CAkey "$T/${4:-ca}-key.pem" -set_serial "0x$(openssl rand -hex 8)" \
+      -days 2 -sha256 -extfile "$T/$1.ext" -out "$T/$1.pem" 2>/dev/null
+}
+tls_ca() { # NAME
+  tls_key "$T/$1-key.pem" && openssl req -new -x509 -key "$T/$1-key.pem" -out "$T/$1.pem" -days 2 \
+    -subj "/CN=$1" -config /dev/null -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,digitalSignature" 2>/dev/null
+}
+# tls_smoke NAME BIN: one member of BIN with client TLS; runs against it.
+tls_smoke() {
+  local name=$1 bin=$2 cp pp ep url
+  read -r cp pp <<<"$(cap_ports 2)"
+  url=https://127.0.0.1:$cp
+  cap_spawn "$name" "$url" "$bin" --name "$name" --data-dir "$CAP_TMP/$name/data" \
+    --listen-client-urls "$url" --advertise-client-urls "$url" \
+    --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+    --initial-cluster "$name=http://127.0.0.1:$pp" \
+    --cert-file "$T/server.pem" --key-file "$T/server-key.pem" --trusted-ca-file "$T/ca.pem" --client-cert-auth
+  CAP_CTL_TLS=("${TLS_OK[@]}")
+  cap_wait_healthy "$name" || { CAP_CTL_TLS=(); cap_fail "$name: member with client TLS did not start"; return; }
+  CAP_CTL_TLS=()
+  EP=127.0.0.1:$cp
+  bench "$name-bare" --clients 4 --total 100 "${TLS_OK[@]}" put --key-prefix smoke/tls/
+  expect_run "$name: host:port with --cacert --cert --key" 100
+  cap_expect "$name: the report says TLS" True "$(jq_ 'd["config"]["tls"]')"
+  EP=$url
+  bench "$name-https" --clients 4 --total 100 "${TLS_OK[@]}" --target-leader range smoke/tls/ smoke/tls0
+  expect_run "$name: https:// endpoint, --target-leader" 100
+  EP=localhost:$cp
+  bench "$name-localhost" --clients 2 --total 20 "${TLS_OK[@]}" lease-keepalive
+  expect_run "$name: server name localhost" 20
+  EP=$url
+  bench "$name-insecure" --clients 2 --total 20 --insecure-skip-tls-verify --cert "$T/client.pem" --key "$T/client-key.pem" range k
+  expect_run "$name: --insecure-skip-tls-verify, no --cacert" 20
+  bench "$name-foreign-ca" --dial-timeout 3 --total 5 --cacert "$T/other-ca.pem" --cert "$T/client.pem" --key "$T/client-key.pem" range k
+  cap_check "$name: a server certificate of another CA is refused (exit 1, UnknownIssuer)" \
+    test "$RC" = 1 -a "$(grep -c 'UnknownIssuer' "$CAP_TMP/$name-foreign-ca.out")" -gt 0
+  EP=http://127.0.0.1:$cp
+  bench "$name-plain" --dial-timeout 3 --request-timeout 2 --total 5 "${TLS_OK[@]}" range k
+  cap_check "$name: http:// to the TLS port: no request succeeds" test "$RC" != 0 -o "$(jq_ 'd["ok"]')" = 0
+  EP=$url
+  bench "$name-nocert" --dial-timeout 3 --request-timeout 2 --total 5 --cacert "$T/ca.pem" range k
+  cap_check "$name: no client certificate with --client-cert-auth: no request succeeds" \
+    test "$RC" != 0 -o "$(jq_ 'd["ok"]')" = 0
+  cap_stop "$name"
+}
+if ! command -v openssl >/dev/null; then
+  cap_say "TLS: not run (no openssl)"
+else
+  mkdir -p "$T"
+  if tls_ca ca && tls_ca other-ca && tls_leaf server "IP:127.0.0.1,DNS:localhost" serverAuth,clientAuth &&
+    tls_leaf client "DNS:client.test" clientAuth; then
+    TLS_OK=(--cacert "$T/ca.pem" --cert "$T/client.pem" --key "$T/client-key.pem")
+    [ -x "$REF" ] && tls_smoke tls-ref "$REF"
+    # (a Capstan without TLS lists the flags too, as ignored, and says it refuses https)
+    help=$("$CAPSTAN_BIN" --help 2>&1)
+    if grep -q -- --client-cert-auth <<<"$help" && ! grep -qi 'TLS is not supported\|(TLS).* refused' <<<"$help" &&
+      [ "$(readlink -f "$CAPSTAN_BIN")" != "$(readlink -f "$REF")" ]; then
+      tls_smoke tls-sut "$CAPSTAN_BIN"
+    fi
+  else
+    cap_fail "TLS: generating certificates with openssl"
+  fi
+fi
+EP=${CAP_EP[s1]}
+
+# --- bench/compare.sh --------------------------------------------------------------
+cap_check "bench/compare.sh parses (bash -n)" bash -n "$ROOT/bench/compare.sh"
 if [ "${BENCH_SMOKE_COMPARE:-1}" = 0 ]; then
   cap_say "compare.sh: not run (BENCH_SMOKE_COMPARE=0)"
 elif [ ! -x "$REF" ]; then

@@ -22,6 +22,14 @@
 #
 # Knobs: CL_HEARTBEAT (ms, default 100), CL_ELECTION (ms, default 1000),
 #        CL_TOKEN (--initial-cluster-token, default capstan-e2e-cluster).
+#
+# TLS (see bench/compare.sh's COMPARE_TLS=1): set after sourcing, before cl_new,
+#   CL_CLIENT_SCHEME=https CL_PEER_SCHEME=https   # URLs given to and advertised by members
+#   CL_EXTRA=(--cert-file ... --client-cert-auth --peer-trusted-ca-file ... ...)
+#   CL_MEMBER_FLAGS_FN=FN      # FN NAME prints flags of member NAME only, one per line
+#                              # (e.g. its own --peer-cert-file/--peer-key-file)
+#   CAP_CTL_TLS=(--cacert CA --cert CERT --key KEY)   # every etcdctl of the harness
+# With CL_CLIENT_SCHEME=https, cl_ep/cl_eps give https://IP:PORT rather than IP:PORT.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -35,6 +43,9 @@ CL_PPORT=        # peer port of every member
 CL_RUN=c         # current run: key prefix in the CAP_* tables and data directory
 CL_BIN=
 CL_EXTRA=()      # extra server flags for every member started by cl_new / cl_add
+CL_MEMBER_FLAGS_FN=  # function printing extra flags of one member (NAME), one per line
+CL_CLIENT_SCHEME=http  # scheme of the client URLs (https: client TLS)
+CL_PEER_SCHEME=http    # scheme of the peer URLs (https: peer TLS)
 CL_MEMBERS=()    # names of the members of the current run, in start order
 CL_LEADER=       # set by cl_leader / cl_wait_leader
 CL_OUT=          # output of the last cl_add's `member add`
@@ -89,11 +100,16 @@ cl_ip() {
   if [ -n "${CL_IP[$1]:-}" ]; then echo "${CL_IP[$1]}"; return; fi
   echo "$CL_NET.$((10 + ${1#m}))"
 }
-cl_peer_url() { echo "http://$(cl_ip "$1"):$CL_PPORT"; }
+cl_peer_url() { echo "$CL_PEER_SCHEME://$(cl_ip "$1"):$CL_PPORT"; }
 cl_client_ip() { if [ -n "${CL_CIP[$1]:-}" ]; then echo "${CL_CIP[$1]}"; else cl_ip "$1"; fi; }
-cl_client_url() { echo "http://$(cl_client_ip "$1"):$CL_CPORT"; }
+cl_client_url() { echo "$CL_CLIENT_SCHEME://$(cl_client_ip "$1"):$CL_CPORT"; }
 cl_key() { echo "$CL_RUN/$1"; }
-cl_ep() { echo "$(cl_client_ip "$1"):$CL_CPORT"; }
+# cl_ep NAME: the member's client endpoint for etcdctl: IP:PORT (https://IP:PORT with
+# client TLS).
+cl_ep() {
+  if [ "$CL_CLIENT_SCHEME" = https ]; then echo "https://$(cl_client_ip "$1"):$CL_CPORT"
+  else echo "$(cl_client_ip "$1"):$CL_CPORT"; fi
+}
 # cl_eps NAME...: comma-separated client endpoints (all members if no NAME).
 cl_eps() {
   local n out=()
@@ -109,14 +125,15 @@ cl_run() { CL_RUN=$1; CL_MEMBERS=(); CL_LEADER=; }
 cl_spawn() {
   local name=$1 state=$2 ic=$3; shift 3
   local key; key=$(cl_key "$name")
-  local -a pre=()
+  local -a pre=() own=()
   [ -n "${CL_NS[$name]:-}" ] && pre=(ip netns exec "${CL_NS[$name]}")
+  if [ -n "$CL_MEMBER_FLAGS_FN" ]; then mapfile -t own < <("$CL_MEMBER_FLAGS_FN" "$name"); fi
   cap_spawn "$key" "$(cl_ep "$name")" "${pre[@]}" "$CL_BIN" --name "$name" \
     --data-dir "$CAP_TMP/$key/data" \
     --listen-client-urls "$(cl_client_url "$name")" --advertise-client-urls "$(cl_client_url "$name")" \
     --listen-peer-urls "${CL_LISTEN_PEER[$name]:-$(cl_peer_url "$name")}" --initial-advertise-peer-urls "$(cl_peer_url "$name")" \
     --initial-cluster "$ic" --initial-cluster-token "$CL_TOKEN" --initial-cluster-state "$state" \
-    --heartbeat-interval "$CL_HEARTBEAT" --election-timeout "$CL_ELECTION" "${CL_EXTRA[@]}" "$@"
+    --heartbeat-interval "$CL_HEARTBEAT" --election-timeout "$CL_ELECTION" "${CL_EXTRA[@]}" "${own[@]}" "$@"
   CAP_PEER[$key]=$(cl_ip "$name"):$CL_PPORT
   case " ${CL_MEMBERS[*]} " in *" $name "*) ;; *) CL_MEMBERS+=("$name") ;; esac
 }
@@ -155,7 +172,7 @@ cl_ctl() { local n=$1; shift; cap_ctl "$(cl_key "$n")" "$@"; }
 # cl_ctl_eps ENDPOINTS ARGS...: etcdctl against a list of endpoints.
 cl_ctl_eps() {
   local eps=$1; shift
-  timeout 20 "$CAPSTAN_ETCDCTL" --endpoints="$eps" --dial-timeout=2s --command-timeout=5s "$@"
+  timeout 20 "$CAPSTAN_ETCDCTL" --endpoints="$eps" --dial-timeout=2s --command-timeout=5s "${CAP_CTL_TLS[@]}" "$@"
 }
 
 cl_alive() { cap_alive "$(cl_key "$1")"; }
@@ -168,7 +185,7 @@ cl_json() { python3 -c 'import json,sys; d=json.load(sys.stdin); r=eval(sys.argv
 # member (endpoint status of its own endpoint only), or nothing if it does not answer.
 cl_status() {
   timeout 5 "$CAPSTAN_ETCDCTL" --endpoints="$(cl_ep "$1")" --dial-timeout=1s --command-timeout=2s \
-    endpoint status -w json 2>/dev/null |
+    "${CAP_CTL_TLS[@]}" endpoint status -w json 2>/dev/null |
     python3 -c 'import json,sys
 try:
     s = json.load(sys.stdin)[0]["Status"]

@@ -41,6 +41,9 @@ CAP_EXTRA_PIDS=()
 CAP_CLEANUP_HOOKS=()
 # Extra VAR=value pairs for the next cap_spawn (e.g. ETCD_NAME=x); reset after use.
 CAP_ENV=()
+# Flags added to every etcdctl command of the harness (health checks, cap_ctl, and
+# cluster.sh's), e.g. (--cacert CA --cert CERT --key KEY) for servers with client TLS.
+CAP_CTL_TLS=()
 CAP_FAILS=0
 CAP_PASSES=0
 
@@ -219,7 +222,7 @@ cap_wait_healthy() {
       return 1
     fi
     if timeout 5 "$CAPSTAN_ETCDCTL" --endpoints="${CAP_EP[$name]}" --dial-timeout=1s \
-      --command-timeout=2s endpoint health >/dev/null 2>&1; then
+      --command-timeout=2s "${CAP_CTL_TLS[@]}" endpoint health >/dev/null 2>&1; then
       return 0
     fi
     sleep 0.2
@@ -265,10 +268,11 @@ cap_restart() {
 cap_ctl() {
   local name=$1; shift
   timeout 20 "$CAPSTAN_ETCDCTL" --endpoints="${CAP_EP[$name]}" --dial-timeout=2s \
-    --command-timeout=5s "$@"
+    --command-timeout=5s "${CAP_CTL_TLS[@]}" "$@"
 }
 
-cap_log_tail() { tail -n "${2:-30}" "${CAP_LOG[$1]}" 2>/dev/null | sed "s/^/  $1| /"; }
+# (awk, not sed: cluster.sh's names contain a slash, e.g. c/m1)
+cap_log_tail() { tail -n "${2:-30}" "${CAP_LOG[$1]}" 2>/dev/null | awk -v p="  $1| " '{ print p $0 }'; }
 
 # Assertions for e2e tests: count results, print PASS/FAIL lines, cap_finish exits.
 cap_pass() { CAP_PASSES=$((CAP_PASSES + 1)); cap_say "PASS $*"; }
