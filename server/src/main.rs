@@ -21,7 +21,10 @@ fn main() -> ExitCode {
     let config = match Config::load() {
         Ok(LoadOutcome::Run(config)) => *config,
         Ok(LoadOutcome::Exit(text)) => {
-            println!("{text}");
+            // Not println!: `capstan --version | head -1` closes the pipe
+            // early, and that is no reason to panic.
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
