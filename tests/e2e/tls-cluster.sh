@@ -88,6 +88,7 @@ HANDSHAKE_RE='bad certificate|unknown (certificate )?authority|certificate signe
 joiner() {
   local n=$1 pc=$2 why=$3 joined=no i f
   madd "$n" m1 || { t_fail "$why: member add $n failed: $TR_OUT"; return 1; }
+  for f in m1 m2 m3; do tls_log_mark "$f"; done
   member "$n" existing "$MADD_IC" "$pc"
   for ((i = 0; i < 50; i++)); do
     if timeout 3 "$TLS_CTL" --endpoints="$(url "$n")" "${ROOT[@]}" --dial-timeout=1s --command-timeout=1s \
@@ -106,7 +107,7 @@ joiner() {
   rec_note "a log names the TLS handshake failure: $named"
   t_expect "$why: a log names the TLS handshake failure" yes "$named"
   for f in "$n" m1; do
-    grep -Ehi -m 2 "$HANDSHAKE_RE" "$(tls_log "$f")" 2>/dev/null | cut -c1-400 | sed "s/^/    $TLS_SIDE $f| /"
+    tls_log_since "$f" | grep -Ei -m 2 "$HANDSHAKE_RE" | cut -c1-400 | sed "s/^/    $TLS_SIDE $f| /"
   done
   local id; id=$(member_id_by_peer m1 "$(peer_url "$n")")
   rec "member remove $n" --norm norm_id cm m1 member remove "$id"
@@ -129,13 +130,13 @@ case_cluster() {
     rec "get k via $n" cm "$n" get k --print-value-only
     t_expect "get on $n" v "$TR_OUT"
   done
-  rec "member list -w table" cm m2 member list -w table
+  rec "member list -w table" --norm tls_norm_members cm m2 member list -w table
   for n in m1 m2 m3; do
     t_check "member list shows $n's https peer URL" grep -qF "$(peer_url "$n")" <<<"$TR_OUT"
   done
   rec "endpoint health --cluster" --norm tls_norm_health cm m3 endpoint health --cluster
   t_check "endpoint health --cluster" test "$TR_RC" = 0
-  rec "endpoint status --cluster -w table" --norm cl_norm_status_table cm m1 endpoint status --cluster -w table
+  rec "endpoint status --cluster -w table" --norm tls_norm_status cm m1 endpoint status --cluster -w table
 
   # --- member add / remove of an https member --------------------------------------------
   if madd m4 m2; then

@@ -100,7 +100,7 @@ case_mtls() {
   rec "get l/k (revoked with its lease)" c37 "$u" "${ROOT[@]}" get l/k
   rec "endpoint health" --norm tls_norm_health c37 "$u" "${ROOT[@]}" endpoint health
   t_check "endpoint health over mTLS" grep -q 'is healthy' <<<"$TR_OUT"
-  rec "endpoint status -w table" --norm cl_norm_status_table c37 "$u" "${ROOT[@]}" endpoint status -w table
+  rec "endpoint status -w table" --norm tls_norm_status c37 "$u" "${ROOT[@]}" endpoint status -w table
   t_check "endpoint status over mTLS" test "$TR_RC" = 0
   rec "member list" c37 "$u" "${ROOT[@]}" member list
   # Debian's etcdctl 3.4
@@ -125,7 +125,7 @@ case_mtls() {
   rec "curl POST /v3/kv/range {key: gw}" --norm tls_norm_term ccurl "${CURL_ROOT[@]}" \
     -X POST -d '{"key":"Z3c="}' "$u/v3/kv/range"
   t_check "the /v3/kv/range gateway over mTLS" grep -q '"value":"MQ=="' <<<"$TR_OUT"
-  rec "curl /health without a client certificate" ccurl --cacert "$C/ca.pem" "$u/health"
+  rec "curl --tls-max 1.2 /health without a client certificate" ccurl --tls-max 1.2 --cacert "$C/ca.pem" "$u/health"
   t_check "curl without a client certificate is refused" test "$TR_RC" != 0
   rec "curl http:// (plain text) to the TLS port" ccurl "http://$H:${TLS_P[0]}/health"
   t_check "plain-text curl gets no health answer" test "$TR_RC" != 0
@@ -151,10 +151,11 @@ case_refusals() {
   rec "client trusting only the foreign CA (server cert not trusted)" c37 "$u" \
     --cacert "$C/foreign-ca.pem" --cert "$C/client-root.pem" --key "$C/client-root-key.pem" put k v
   t_check "client refuses a server cert it does not trust" test "$TR_RC" != 0
-  rec "curl with the revoked certificate" ccurl --cacert "$C/ca.pem" --cert "$C/client-revoked.pem" \
+  rec "curl --tls-max 1.2 without a client certificate" ccurl --tls-max 1.2 --cacert "$C/ca.pem" "$u/health"
+  rec "curl --tls-max 1.2 with the revoked certificate" ccurl --tls-max 1.2 --cacert "$C/ca.pem" --cert "$C/client-revoked.pem" \
     --key "$C/client-revoked-key.pem" "$u/health"
   t_check "curl with the revoked certificate refused" test "$TR_RC" != 0
-  rec "curl with the foreign CA's certificate" ccurl --cacert "$C/ca.pem" --cert "$C/client-foreign.pem" \
+  rec "curl --tls-max 1.2 with the foreign CA's certificate" ccurl --tls-max 1.2 --cacert "$C/ca.pem" --cert "$C/client-foreign.pem" \
     --key "$C/client-foreign-key.pem" "$u/health"
   rec "root again: get k" c37 "$u" "${ROOT[@]}" get k --print-value-only
   t_expect "still serving after the refusals" v "$TR_OUT"
@@ -171,7 +172,7 @@ case_trusted_ca_only() {
   t_expect "client with a certificate accepted" OK "$TR_OUT"
   rec "no client certificate" c37 "$u" "${NOCERT[@]}" put k v
   t_check "client without a certificate refused (--trusted-ca-file alone requires one)" test "$TR_RC" != 0
-  rec "curl without a client certificate" ccurl --cacert "$C/ca.pem" "$u/health"
+  rec "curl --tls-max 1.2 without a client certificate" ccurl --tls-max 1.2 --cacert "$C/ca.pem" "$u/health"
   t_check "curl without a certificate refused" test "$TR_RC" != 0
 }
 tls_case trusted-ca-only case_trusted_ca_only
@@ -188,7 +189,8 @@ case_allowed_hostname() {
   rec "mallory (SAN mallory.client.test)" c37 "$u" "${OTHERCN[@]}" get k
   t_check "a third host name refused" test "$TR_RC" != 0
   rec "curl as alice" ccurl --cacert "$C/ca.pem" --cert "$C/client-alice.pem" --key "$C/client-alice-key.pem" "$u/health"
-  rec "curl as root" ccurl "${CURL_ROOT[@]}" "$u/health"
+  rec "curl --tls-max 1.2 as mallory" ccurl --tls-max 1.2 --cacert "$C/ca.pem" --cert "$C/client-other-cn.pem" --key "$C/client-other-cn-key.pem" "$u/health"
+  rec "curl --tls-max 1.2 as root" ccurl --tls-max 1.2 "${CURL_ROOT[@]}" "$u/health"
 }
 tls_case allowed-hostname case_allowed_hostname
 
@@ -341,9 +343,9 @@ EOF
   t_check "client port requires a certificate" test "$TR_RC" != 0
   rec "peer port: certificate served (serial)" tls_serial_of "$H:$pp" -cert "$C/peer-m2.pem" -key "$C/peer-m2-key.pem"
   t_expect "the peer port serves peer-m1.pem" "$(tls_serial "$C/peer-m1.pem")" "$TR_OUT"
-  rec "peer port: curl /version with a peer cert (version numbers masked)" --norm mask_versions \
-    ccurl --cacert "$C/ca.pem" --cert "$C/peer-m2.pem" --key "$C/peer-m2-key.pem" "https://$H:$pp/version"
-  rec "peer port: curl /version without a client certificate" ccurl --cacert "$C/ca.pem" "https://$H:$pp/version"
+  rec "peer port: curl --http1.1 /version with a peer cert (version numbers masked)" --norm mask_versions \
+    ccurl --http1.1 --cacert "$C/ca.pem" --cert "$C/peer-m2.pem" --key "$C/peer-m2-key.pem" "https://$H:$pp/version"
+  rec "peer port: curl --tls-max 1.2 /version without a client certificate" ccurl --tls-max 1.2 --cacert "$C/ca.pem" "https://$H:$pp/version"
   t_check "the peer port requires a client certificate" test "$TR_RC" != 0
 }
 mask_versions() { sed -E 's/"[0-9]+\.[0-9]+\.[0-9]+"/"<x.y.z>"/g'; }

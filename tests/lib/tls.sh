@@ -42,6 +42,8 @@ TLS_CTL=$CAPSTAN_TLS_ETCDCTL
 TLS_CTL34=$CAPSTAN_TLS_ETCDCTL34
 # The harness's own health probes (cap_wait_healthy) use this etcdctl too.
 CAPSTAN_ETCDCTL=$TLS_CTL
+# (common.sh exports ETCDCTL_API=3 for etcdctl 3.4; etcdctl 3.7 warns about it)
+unset ETCDCTL_API
 
 TLS_CASE= TLS_SIDE= TLS_BIN= TLS_TR=/dev/null
 TLS_P=()
@@ -207,7 +209,7 @@ tls_stop_side() {
 # c37 URL ARGS...: etcdctl (3.7) against URL; refusals are quick (2 s dial, 3 s command).
 c37() { local u=$1; shift; timeout 20 "$TLS_CTL" --endpoints="$u" --dial-timeout=2s --command-timeout=3s "$@"; }
 # c34 URL ARGS...: the older etcdctl.
-c34() { local u=$1; shift; timeout 20 "$TLS_CTL34" --endpoints="$u" --dial-timeout=2s --command-timeout=3s "$@"; }
+c34() { local u=$1; shift; ETCDCTL_API=3 timeout 20 "$TLS_CTL34" --endpoints="$u" --dial-timeout=2s --command-timeout=3s "$@"; }
 # ccurl ARGS...: curl, bounded. A refusal after the handshake reaches curl as a reset,
 # an unclean close or a TLS alert depending on timing: printed as "curl: connection
 # closed by the server" (or "curl: TLS alert: ..."), status 1 for every failure.
@@ -225,9 +227,16 @@ ccurl() {
   return 1
 }
 
-# tls_norm: what must differ between two runs (see the top of the file).
+# tls_norm: what must differ between two runs (see the top of the file). When a server
+# refuses a client after (TLS 1.3) or while its handshake completes, whether etcdctl
+# sees the server's alert, EOF, a reset or a broken pipe depends on timing: all are
+# printed as <connection closed by the server> (the refusal suites probe alerts with
+# curl --tls-max 1.2, where the alert is part of the handshake).
+TLS_CLOSED='<connection closed by the server>'
 tls_norm() {
   sed -E -e 's/"ts":"[^"]*",//; s/"caller":"[^"]*",//; s/"target":"[^"]*",//' \
+    -e "s/connection error: desc = \\\\\"error reading server preface: (EOF|connection reset by peer|remote error: tls: [a-z ]+)\\\\\"/$TLS_CLOSED/" \
+    -e "s/write tcp [0-9.]+:([0-9]+|<eph>)->[0-9.]+:[0-9]+: write: (broken pipe|connection reset by peer)/$TLS_CLOSED/" \
     -e 's/0x[0-9a-f]{6,}/0x<ptr>/g' \
     -e 's/([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+):[0-9]+->/\1:<eph>->/g' \
     -e 's/(local|remote)( addr)?[ =]"?127\.0\.0\.1:[0-9]+/\1\2 127.0.0.1:<eph>/g' \
@@ -237,6 +246,27 @@ tls_norm() {
 # Case-specific filters (for rec --norm):
 tls_norm_lease() { sed -E 's/\b[0-9a-f]{16}\b/<lease>/g; s/remaining\([0-9-]+s\)/remaining(<ttl>)/'; }
 tls_norm_term() { sed -E 's/"raft_term":"?[0-9]+"?/"raft_term":<term>/g'; }
+# tls_norm_table COLUMN...: a table (etcdctl 3.7 draws boxes, 3.4 pipes) reduced to
+# these columns, one "| a | b |" line per row.
+tls_norm_table() {
+  python3 -c 'import re, sys
+keep = sys.argv[1:]
+hdr = None
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    if not line or line[0] not in "|\u2502":
+        if line and line[0] not in "+\u250c\u251c\u2514":
+            print(line)
+        continue
+    cells = [c.strip() for c in re.split("[|\u2502]", line.strip()[1:-1])]
+    if hdr is None:
+        hdr = cells
+        idx = [hdr.index(k) for k in keep if k in hdr]
+    print("| " + " | ".join(cells[i] for i in idx) + " |")' "$@"
+}
+# endpoint status -w table: what does not depend on timing or the implementation's sizes.
+tls_norm_status() { tls_norm_table ENDPOINT ID "IS LEARNER" ERRORS; }
+tls_norm_members() { tls_norm_table ID STATUS NAME "PEER ADDRS" "CLIENT ADDRS" "IS LEARNER"; }
 tls_norm_health() { sed -E 's/took = [0-9.]+[a-zµ]+/took = <t>/' | sort; }
 
 # rec DESC [--norm FILTER] CMD...: run CMD (stdin /dev/null); into the transcript go
@@ -271,11 +301,14 @@ tls_serial_of() {
     openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
 }
 
-# tls_log_has NAME REGEX...: does the log of server NAME match one of the (grep -E) REGEXes?
+# tls_log_has NAME REGEX...: does the log of server NAME match one of the (grep -E,
+# case-insensitive) REGEXes? Only lines after the mark set by tls_log_mark NAME count.
+declare -gA TLS_LOG_MARK=()
+tls_log_mark() { TLS_LOG_MARK[$1]=$(wc -l <"$(tls_log "$1")" 2>/dev/null || echo 0); }
+tls_log_since() { tail -n "+$((${TLS_LOG_MARK[$1]:-0} + 1))" "$(tls_log "$1")" 2>/dev/null; }
 tls_log_has() {
-  local f; f=$(tls_log "$1"); shift
-  local r
-  for r in "$@"; do grep -Eqi -- "$r" "$f" 2>/dev/null && return 0; done
+  local n=$1 r; shift
+  for r in "$@"; do tls_log_since "$n" | grep -Eqi -- "$r" && return 0; done
   return 1
 }
 
