@@ -29,13 +29,15 @@
 #                   keys; Capstan takes them as flags, which http:// URLs ignore, and
 #                   warns); (b) with https:// URLs etcd refuses to start (no cert: it
 #                   ignored them) while Capstan serves TLS and warns. Not differential.
-#   rotation        against $CAPSTAN_BIN only: the server cert/key swapped on disk
-#                   (kubelet style: a ..data symlink renamed over) under a bounded
-#                   etcdctl put loop: 0 failures, new connections get the new serial
-#                   (openssl s_client); then CA rotation: bundle old+new CA, client and
-#                   server certs re-issued by the new CA, old CA dropped: 0 failures at
-#                   each step, each change noticed within 2 s. etcd reloads cert/key but
-#                   not its CA: against etcd the CA steps are expected to fail (XFAIL).
+#   rotation        against $CAPSTAN_BIN only: the server cert/key replaced on disk
+#                   under a bounded etcdctl put loop (each put a new connection), twice:
+#                   kubelet style (a ..data symlink renamed over), then each file
+#                   renamed into place; 0 failed puts, new connections get the new
+#                   serial (openssl s_client); then CA rotation: bundle old+new CA,
+#                   server and client certs re-issued by the new CA, old CA dropped: 0
+#                   failed puts at each step, each change noticed within 2.5 s (2 s +
+#                   polling). etcd reloads cert/key but not its CA: against etcd the CA
+#                   steps are expected to fail (reported as XFAIL, passing).
 #
 # usage: tests/e2e/tls.sh   (CAPSTAN_BIN selects the server; CAPSTAN_BIN=<etcd 3.7.3>
 #        checks the suite itself). Skipped (77) without the reference etcd 3.7.3.
@@ -425,6 +427,15 @@ tls_case conf-toplevel case_conf_toplevel
 rot_swap() { # DIR VERSION: point DIR/..data at DIR/VERSION atomically
   ln -sfn "$2" "$1/..data.tmp" && mv -T "$1/..data.tmp" "$1/..data"
 }
+# rot_rename_pair DIR CERT KEY: replace DIR/server.pem and DIR/server-key.pem by copies
+# of CERT and KEY, each by a rename (key then cert, microseconds apart).
+rot_rename_pair() {
+  cp "$2" "$1/.server.pem.new" && cp "$3" "$1/.server-key.pem.new" &&
+    python3 -c 'import os, sys
+d = sys.argv[1]
+os.rename(d + "/.server-key.pem.new", d + "/server-key.pem")
+os.rename(d + "/.server.pem.new", d + "/server.pem")' "$1"
+}
 rot_ca() { # FILE PEM...: replace FILE by the concatenation of PEMs (rename)
   local f=$1; shift
   cat "$@" >"$f.tmp" && mv -f "$f.tmp" "$f"
@@ -500,13 +511,13 @@ case_rotation() {
   mkdir -p "$G" "$S" "$RC"
   cp "$C/ca.pem" "$C/ca-key.pem" "$G/"
   tls_ca "$G" ca2 capstan-rotated-ca && tls_server "$G" server-v2 ca 1002 &&
-    tls_server "$G" server-v3 ca2 1003 && tls_client "$G" client-new ca2 root 4001 ||
+    tls_server "$G" server-v3 ca 1003 && tls_server "$G" server-v4 ca2 1004 && tls_client "$G" client-new ca2 root 4001 ||
     { t_fail "generating the rotation certificates"; return 1; }
-  # server side: v1 (server.pem), v2 (same CA, new serial), v3 (issued by the new CA)
-  mkdir -p "$S/v1" "$S/v2" "$S/v3"
+  # server side: v1 (server.pem), v2 (same CA, new serial) in version directories;
+  # server-v3 (same CA) and server-v4 (issued by the new CA) are renamed into place
+  mkdir -p "$S/v1" "$S/v2"
   cp "$C/server.pem" "$S/v1/server.pem"; cp "$C/server-key.pem" "$S/v1/server-key.pem"
   cp "$G/server-v2.pem" "$S/v2/server.pem"; cp "$G/server-v2-key.pem" "$S/v2/server-key.pem"
-  cp "$G/server-v3.pem" "$S/v3/server.pem"; cp "$G/server-v3-key.pem" "$S/v3/server-key.pem"
   rot_swap "$S" v1
   ln -s ..data/server.pem "$S/server.pem"; ln -s ..data/server-key.pem "$S/server-key.pem"
   rot_ca "$S/ca.pem" "$C/ca.pem"
@@ -524,13 +535,20 @@ case_rotation() {
     { t_fail "server did not start"; return 1; }
   t_expect "initial server cert serial" 1001 "$(tls_serial_of "$H:$ROTP")"
 
-  # A: server cert/key replaced (same CA) under load
+  # A: server cert/key replaced (same CA) under load: kubelet style (..data renamed)
   rot_load_start A 5; sleep 1.5
   rot_swap "$S" v2
-  rot_ok "A: new connections get the new server cert (serial 1002) within 2.5 s" 0 rot_wait_serial 1002
+  rot_ok "A: new connections get the new server cert (serial 1002) within 2.5 s of the ..data swap" 0 rot_wait_serial 1002
   cap_say "A: serial $(tls_serial_of "$H:$ROTP") served ${ROT_T} s after the swap"
   rot_load_result A
-  rot_ok "A: 0 failed puts while the server cert/key were replaced ($ROT_N puts, $ROT_F failed)" 0 test "$ROT_F" = 0 -a "$ROT_N" -gt 5
+  rot_ok "A: 0 failed puts while cert/key were swapped ($ROT_N puts, $ROT_F failed)" 0 test "$ROT_F" = 0 -a "$ROT_N" -gt 5
+  # A2: the same, the files themselves replaced by rename (the symlinks become files)
+  rot_load_start A2 5; sleep 1.5
+  rot_rename_pair "$S" "$G/server-v3.pem" "$G/server-v3-key.pem"
+  rot_ok "A2: new connections get the new server cert (serial 1003) within 2.5 s of the renames" 0 rot_wait_serial 1003
+  cap_say "A2: serial $(tls_serial_of "$H:$ROTP") served ${ROT_T} s after the renames"
+  rot_load_result A2
+  rot_ok "A2: 0 failed puts while cert/key were renamed into place ($ROT_N puts, $ROT_F failed)" 0 test "$ROT_F" = 0 -a "$ROT_N" -gt 5
 
   # B: the server's CA bundle becomes old+new (clients already trust both)
   rot_swap "$RC" v2
@@ -543,9 +561,9 @@ case_rotation() {
 
   # C: server and client certs re-issued by the new CA
   rot_load_start C 6; sleep 1
-  rot_swap "$S" v3
+  rot_rename_pair "$S" "$G/server-v4.pem" "$G/server-v4-key.pem"
   rot_swap "$RC" v3
-  rot_ok "C: new connections get the new CA's server cert (serial 1003) within 2.5 s" 0 rot_wait_serial 1003
+  rot_ok "C: new connections get the new CA's server cert (serial 1004) within 2.5 s" 0 rot_wait_serial 1004
   rot_load_result C
   rot_ok "C: 0 failed puts while server and client certs moved to the new CA ($ROT_N puts, $ROT_F failed)" 1 test "$ROT_F" = 0 -a "$ROT_N" -gt 5
 
