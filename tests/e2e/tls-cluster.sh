@@ -19,7 +19,7 @@
 #
 # usage: tests/e2e/tls-cluster.sh   (CAPSTAN_BIN selects the server; CAPSTAN_BIN=<etcd
 #        3.7.3> checks the suite itself). Skipped (77) without the reference etcd 3.7.3.
-# timeout: 600
+# timeout: 300
 set -u
 CAP_TEST_NAME=tls-cluster
 # shellcheck source=tests/lib/tls.sh
