@@ -30,13 +30,31 @@ fn other_peer_urls(config: &Config) -> anyhow::Result<Vec<String>> {
     Ok(urls)
 }
 
-async fn ask_members(clients: &PeerClients, url: &str) -> Option<MembersResponse> {
-    let mut client = clients.client(url).ok()?;
+/// The member list of the peer at `url`, or why it could not be had (with
+/// the transport's causes: a refused TLS handshake names the certificate).
+async fn ask_members(clients: &PeerClients, url: &str) -> Result<MembersResponse, String> {
+    let mut client = clients.client(url).map_err(|e| e.to_string())?;
     let req = clients.request(MembersRequest {}, Some(PROBE_TIMEOUT));
     match tokio::time::timeout(PROBE_TIMEOUT, client.members(req)).await {
-        Ok(Ok(r)) => Some(r.into_inner()),
-        _ => None,
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(status)) => Err(with_causes(&status)),
+        Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
     }
+}
+
+/// A status's message followed by its chain of causes.
+fn with_causes(status: &tonic::Status) -> String {
+    let mut text = status.message().to_string();
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 fn anonymous_clients(dialer: &PeerDialer) -> Arc<PeerClients> {
@@ -60,9 +78,19 @@ pub(super) async fn find_self(config: &Config, dialer: &PeerDialer) -> anyhow::R
     let own = sorted(&config.initial_advertise_peer_urls);
     let clients = anonymous_clients(dialer);
     let deadline = Instant::now() + JOIN_PATIENCE;
+    let mut last_error = String::new();
     loop {
         for url in &urls {
-            let Some(resp) = ask_members(&clients, url).await else { continue };
+            let resp = match ask_members(&clients, url).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    if e != last_error {
+                        tracing::warn!(peer = %url, error = %e, "cannot get the member list from a peer");
+                    }
+                    last_error = e;
+                    continue;
+                }
+            };
             if let Some(me) = resp.members.iter().find(|m| sorted(&m.peer_urls) == own) {
                 if !me.client_urls.is_empty() {
                     // It has run before (it published its name and client URLs) and
@@ -97,7 +125,7 @@ pub(super) async fn find_self(config: &Config, dialer: &PeerDialer) -> anyhow::R
         }
         if Instant::now() >= deadline {
             bail!(
-                "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs ({})",
+                "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs ({}): {last_error}",
                 urls.join(",")
             );
         }
@@ -116,7 +144,7 @@ pub(super) async fn check_peers_agree(config: &Config, identity: &Identity, dial
     let clients = anonymous_clients(dialer);
     let answers = futures::future::join_all(urls.iter().map(|u| ask_members(&clients, u))).await;
     for (url, resp) in urls.iter().zip(answers) {
-        let Some(resp) = resp else { continue };
+        let Ok(resp) = resp else { continue };
         if resp.cluster_id != identity.cluster_id {
             bail!(
                 "cluster ID mismatch: the member at {url} belongs to cluster {:x}, but this configuration forms cluster {:x}; \

@@ -30,6 +30,7 @@ pub fn self_signed(dir: &Path, hosts: &[String], validity_years: u64) -> Result<
     let failed = |e: rcgen::Error| TlsError::Invalid(format!("cannot generate a self-signed certificate: {e}"));
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(failed)?;
     let mut params = CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(DnType::OrganizationName, "etcd");
     let mut serial = [0u8; 16];
     rand::Rng::fill(&mut rand::rng(), &mut serial[..]);

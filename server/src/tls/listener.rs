@@ -175,7 +175,25 @@ type Opened<S> = (MaybeTls<S>, Option<String>);
 /// Runs the handshake `mode` asks for; the SNI name comes back for the log.
 async fn open<S: Socket>(io: S, mode: &Mode) -> Result<Opened<S>, (io::Error, Option<String>)> {
     match mode {
-        Mode::Plain => Ok((MaybeTls::Plain(io), None)),
+        Mode::Plain => {
+            // A TLS client on a plain port: closed without an answer, as etcd
+            // does (hyper would answer its ClientHello with an HTTP/1.1 400).
+            let mut first = [0u8; 1];
+            match io.peek_start(&mut first).await {
+                Ok(1) if first[0] == TLS_HANDSHAKE => {
+                    // Read the ClientHello before closing: closing with unread
+                    // data would reset the connection rather than end it.
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut hello = [0u8; 4096];
+                    let mut io = io;
+                    let _ = tokio::time::timeout(Duration::from_millis(100), io.read(&mut hello)).await;
+                    let _ = io.shutdown().await;
+                    let e = io::Error::new(io::ErrorKind::InvalidData, "TLS handshake on a plain-text port");
+                    Err((e, None))
+                }
+                _ => Ok((MaybeTls::Plain(io), None)),
+            }
+        }
         Mode::Tls(tls) => {
             let io = refuse_plain_text(io).await?;
             handshake(io, tls).await

@@ -52,7 +52,18 @@ impl Extra {
         let leaf = CertFacts::read(end_entity).map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         let cn_ok = leaf.common_name.as_ref().is_some_and(|cn| self.allowed_cns.iter().any(|a| a == cn));
         let host_ok = self.allowed_hostnames.iter().any(|h| leaf.matches_host(h));
-        if cn_ok || host_ok { Ok(()) } else { Err(reject(NOT_ALLOWED)) }
+        if cn_ok || host_ok {
+            return Ok(());
+        }
+        tracing::warn!(
+            common_name = leaf.common_name.as_deref().unwrap_or(""),
+            dns_names = ?leaf.dns_names,
+            allowed_cns = ?self.allowed_cns,
+            allowed_hostnames = ?self.allowed_hostnames,
+            "{NOT_ALLOWED}"
+        );
+        // Go answers "bad certificate"; rustls sends that alert for this error.
+        Err(Error::InvalidCertificate(CertificateError::NotValidForName))
     }
 }
 
