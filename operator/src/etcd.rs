@@ -15,7 +15,7 @@ use capstan_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use capstan_proto::etcdserverpb::{
     Member, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest, StatusRequest,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// Errors of the etcd client, with etcd's error texts recognised where the
 /// operator reacts to them differently.
@@ -114,17 +114,30 @@ impl MemberHealth {
     }
 }
 
+/// TLS material for talking to a TLS cluster: the CA bundle to verify
+/// members with and, with client certificate auth, the operator's own
+/// certificate. Read from the cluster's Secrets at every reconcile, so a
+/// renewed client certificate or a rotated CA is used at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientTls {
+    /// Trusted CAs (PEM, several allowed).
+    pub ca_pem: String,
+    /// Client certificate and key (PEM), if any.
+    pub identity: Option<(String, String)>,
+}
+
 /// The client; cheap to clone, opens a connection per call (the operator
 /// makes a handful of calls per reconcile, so pooling would buy nothing and
 /// cost stale connections to replaced pods).
 #[derive(Clone, Debug)]
 pub struct EtcdClient {
     timeout: Duration,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Default for EtcdClient {
     fn default() -> Self {
-        EtcdClient { timeout: Duration::from_secs(5) }
+        EtcdClient { timeout: Duration::from_secs(5), tls: None }
     }
 }
 
@@ -135,13 +148,34 @@ fn message_is(status: &tonic::Status, text: &str) -> bool {
 impl EtcdClient {
     /// A client whose every call (connect + RPC) is bounded by `timeout`.
     pub fn new(timeout: Duration) -> EtcdClient {
-        EtcdClient { timeout }
+        EtcdClient { timeout, tls: None }
+    }
+
+    /// The same client speaking TLS with `tls` to `https://` endpoints (the
+    /// server name checked is the endpoint's host, which the member
+    /// certificates name), or plain text with `None`.
+    pub fn with_tls(&self, tls: Option<&ClientTls>) -> EtcdClient {
+        let tls = tls.map(|t| {
+            let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&t.ca_pem)).assume_http2(true);
+            if let Some((cert, key)) = &t.identity {
+                config = config.identity(Identity::from_pem(cert, key));
+            }
+            config
+        });
+        EtcdClient { timeout: self.timeout, tls }
     }
 
     async fn channel(&self, endpoint: &str) -> Result<Channel, EtcdError> {
-        Endpoint::from_shared(endpoint.to_string())
-            .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?
-            .connect_timeout(self.timeout)
+        let mut ep = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?;
+        if let Some(tls) = &self.tls
+            && endpoint.starts_with("https://")
+        {
+            ep = ep
+                .tls_config(tls.clone())
+                .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?;
+        }
+        ep.connect_timeout(self.timeout)
             .timeout(self.timeout)
             .connect()
             .await
