@@ -359,3 +359,40 @@ fn instance_ref<K: Resource>(obj: K) -> Option<kube::runtime::reflector::ObjectR
     let name = meta.labels.as_ref()?.get("app.kubernetes.io/instance")?;
     Some(kube::runtime::reflector::ObjectRef::new(name).within(meta.namespace.as_deref()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::cluster;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    fn secret(name: &str, ns: &str, owner_uid: Option<&str>) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(ns.into()),
+                owner_references: owner_uid.map(|uid| {
+                    vec![OwnerReference { uid: uid.into(), kind: "EtcdCluster".into(), ..OwnerReference::default() }]
+                }),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn tls_secrets_map_to_their_owner_or_the_clusters_naming_them() {
+        let auto = Arc::new(cluster("version: 0.1.0\ntls: {mode: auto}\n"));
+        let mut byo = cluster("version: 0.1.0\ntls: {mode: secrets, secrets: {server: s, peer: p, client: c}}\n");
+        byo.metadata.name = Some("byo".into());
+        byo.metadata.uid = Some("u-2".into());
+        let byo = Arc::new(byo);
+        let clusters = [auto.clone(), byo.clone()];
+        let names = |s: &Secret| -> Vec<String> { secret_users(&clusters, s).into_iter().map(|r| r.name).collect() };
+        assert_eq!(names(&secret("demo-peer-tls", "ns", Some("u-1"))), ["demo"]);
+        assert_eq!(names(&secret("p", "ns", None)), ["byo"]);
+        assert_eq!(names(&secret("c", "ns", None)), ["byo"]);
+        assert!(names(&secret("p", "other", None)).is_empty(), "same name, other namespace");
+        assert!(names(&secret("unrelated", "ns", None)).is_empty());
+    }
+}

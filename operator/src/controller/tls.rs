@@ -459,3 +459,52 @@ async fn secrets_mode(ctx: &Context, names: &Names, tls: &TlsSpec) -> Result<Out
         rotating: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::cluster;
+    use crate::resources::{Names, statefulset};
+
+    fn world_with(ec: &EtcdCluster) -> World {
+        let names = Names::of(ec).unwrap();
+        World { statefulset: Some(statefulset(&names, ec, 3, "capstan:x".into(), "1Gi")), ..World::default() }
+    }
+
+    #[test]
+    fn a_running_cluster_keeps_its_scheme() {
+        let plain = cluster("version: 0.1.0");
+        let tls = cluster("version: 0.1.0\ntls: {mode: auto}\n");
+        // No StatefulSet yet: anything goes.
+        assert_eq!(switch_refused(&tls, &World::default()), None);
+        assert_eq!(switch_refused(&plain, &world_with(&plain)), None);
+        assert_eq!(switch_refused(&tls, &world_with(&tls)), None);
+        let added = switch_refused(&tls, &world_with(&plain)).unwrap();
+        assert!(added.contains("added to a cluster running in plain text"), "{added}");
+        let removed = switch_refused(&plain, &world_with(&tls)).unwrap();
+        assert!(removed.contains("removed from a cluster running with TLS"), "{removed}");
+        assert_eq!(refused_condition(added).reason, "TLSChangeRefused");
+    }
+
+    #[test]
+    fn only_started_members_of_this_cluster_can_be_checked() {
+        use capstan_proto::etcdserverpb::Member;
+        let ec = cluster("version: 0.1.0\ntls: {mode: auto}\n");
+        let n = Names::of(&ec).unwrap();
+        let member = |i: u32, started: bool| Member {
+            id: u64::from(i) + 1,
+            name: n.member(i),
+            peer_ur_ls: vec![n.peer_url(i)],
+            client_ur_ls: if started { vec![n.client_url(i)] } else { vec![] },
+            is_learner: false,
+        };
+        let world =
+            |members| World { list: Some(crate::etcd::MemberList { cluster_id: 1, members }), ..World::default() };
+        assert_eq!(started_members(&n, &World::default()), Err("the member list to be readable".into()));
+        assert_eq!(started_members(&n, &world(vec![member(0, true), member(2, true)])), Ok(vec![0, 2]));
+        assert_eq!(
+            started_members(&n, &world(vec![member(0, true), member(1, false)])),
+            Err("member demo-1 to start".into())
+        );
+    }
+}
