@@ -247,6 +247,19 @@ async fn auto_mode(
             leaves.insert(p, rec);
         }
     }
+    if ca.is_none() && !leaves.is_empty() {
+        // The CA Secret was deleted under running members: a new CA now would
+        // re-issue every leaf from a CA nobody trusts, cutting peers off from
+        // each other. Leave everything alone and say how to proceed.
+        outcome.condition = ready(
+            false,
+            "CAMissing",
+            format!(
+                "Secret {ca_secret} is gone while leaf Secrets remain; nothing is changed. Restore it, or delete the leaf Secrets to re-issue everything from a new CA (members lose contact until every one has the new files)"
+            ),
+        );
+        return Ok(outcome);
+    }
     let now = now();
     let ann = ec.metadata.annotations.clone().unwrap_or_default();
     let rotate_trigger = ann.get(ROTATE_CA_ANNOTATION).map(String::as_str);
