@@ -195,7 +195,7 @@ pub async fn reconcile(
 ) -> Result<Outcome, Error> {
     match &ec.spec.tls {
         None => Ok(Outcome::default()),
-        Some(tls) if tls.mode == TlsMode::Secrets => secrets_mode(ctx, names, tls).await,
+        Some(tls) if tls.mode == TlsMode::Secrets => secrets_mode(ctx, ec, names, tls).await,
         Some(tls) => auto_mode(ctx, ec, names, tls, world, write).await,
     }
 }
@@ -423,7 +423,11 @@ async fn report_changes(
     }
 }
 
-async fn secrets_mode(ctx: &Context, names: &Names, tls: &TlsSpec) -> Result<Outcome, Error> {
+/// Expiry closer than this is reported (mode `secrets`: renewing is the
+/// user's or cert-manager's job).
+const EXPIRY_WARNING: i64 = 14 * 86_400;
+
+async fn secrets_mode(ctx: &Context, ec: &EtcdCluster, names: &Names, tls: &TlsSpec) -> Result<Outcome, Error> {
     let ns = names.namespace.as_str();
     let secrets = TlsSecretNames::of(names, tls);
     let mut infos = BTreeMap::new();
@@ -450,12 +454,34 @@ async fn secrets_mode(ctx: &Context, names: &Names, tls: &TlsSpec) -> Result<Out
         }
     }
     let (certificates, earliest) = leaf_statuses(&secrets, &infos);
+    // A changed certificate (cert-manager renewed it): say so once, members
+    // pick it up from the refreshed files.
+    let before = ec.status.as_ref().and_then(|s| s.tls.as_ref()).map(|t| t.certificates.clone()).unwrap_or_default();
+    let changed: Vec<String> = certificates
+        .iter()
+        .filter_map(|c| {
+            let old = before.iter().find(|b| b.purpose == c.purpose)?;
+            (old.serial != c.serial).then(|| format!("{} (serial {} -> {})", c.purpose, old.serial, c.serial))
+        })
+        .collect();
+    if !changed.is_empty() {
+        event(
+            ctx,
+            ec,
+            EventType::Normal,
+            "CertificatesRotated",
+            format!("changed in their Secrets: {}; members reload them without a restart", changed.join(", ")),
+        )
+        .await;
+    }
     let now = now();
     let expired: Vec<&str> = infos.iter().filter(|(_, c)| c.not_after <= now).map(|(p, _)| p.name()).collect();
     let condition = if !problems.is_empty() {
         ready(false, "SecretInvalid", problems.join("; "))
     } else if !expired.is_empty() {
         ready(false, "Expired", format!("expired: {}", expired.join(", ")))
+    } else if let Some(t) = earliest.filter(|t| t - now < EXPIRY_WARNING) {
+        ready(true, "ExpiringSoon", format!("a certificate expires in {} h and is not renewed yet", (t - now) / 3600))
     } else {
         ready(true, "SecretsValid", format!("earliest expiry in {} h", (earliest.unwrap_or(now) - now) / 3600))
     };
