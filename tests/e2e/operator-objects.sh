@@ -399,6 +399,9 @@ sleep 3
 cap_expect "phase 1 holds: no member is known to trust the new CA" Trusting \
   "$(kjp '{.metadata.annotations.capstan\.dev/ca-rotation-phase}' secret tls-ca)"
 
+cap_check "/metrics: certificates issued by purpose (2 server: issue + renewal)" grep -q '^capstan_operator_certificates_issued_total{purpose="server"} 2' <<<"$(get_http op3 /metrics)"
+cap_check "/metrics: CA rotation phases entered" grep -q '^capstan_operator_ca_rotation_phases_total{phase="Trusting"} 1' <<<"$(get_http op3 /metrics)"
+
 # Switching TLS on or off, or its mode, is refused by the schema.
 krefuse "CEL: spec.tls cannot be added to a plain cluster" 'spec.tls cannot be added to or removed' \
   patch ec example --type=merge -p '{"spec":{"tls":{"mode":"auto"}}}'

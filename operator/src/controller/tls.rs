@@ -26,6 +26,7 @@ use super::observe::World;
 use super::{Context, Error};
 use crate::crd::{EtcdCluster, RENEW_CERTS_ANNOTATION, ROTATE_CA_ANNOTATION, TlsMode, TlsSpec, TlsStatus};
 use crate::etcd::ClientTls;
+use crate::metrics::{PhaseLabel, PurposeLabel};
 use crate::resources::{FIELD_MANAGER, Names, TlsSecretNames, has_tls_volumes, secret_text, tls_secret};
 use crate::status::Draft;
 use crate::tls::leaves::{IssueReason, LeafAction, LeafRecord};
@@ -401,7 +402,13 @@ async fn report_changes(
         ),
     };
     if !reason.is_empty() {
+        ctx.metrics.ca_phases.get_or_create(&PhaseLabel { phase: ca.phase.name() }).inc();
         event(ctx, ec, EventType::Normal, reason, note).await;
+    }
+    for (p, a) in writes {
+        if matches!(a, LeafAction::Issue(_)) {
+            ctx.metrics.certificates.get_or_create(&PurposeLabel { purpose: p.name() }).inc();
+        }
     }
     let renewed: Vec<String> = writes
         .iter()
