@@ -287,6 +287,8 @@ verify() { openssl verify -purpose "$1" -CAfile "$2" "$3" >/dev/null 2>&1; }
 cap_expect "CA: self-signed CA (basicConstraints CA:TRUE, pathlen 0), ECDSA P-256" "CA:TRUE,pathlen:0 prime256v1" \
   "$(ossl x509 -in "$PKI/a-ca.crt" -noout -ext basicConstraints | tail -n 1 | tr -d ' ') $(ossl x509 -in "$PKI/a-ca.crt" -noout -text | sed -n 's/.*ASN1 OID: //p')"
 cap_check "CA verifies against itself" verify any "$PKI/a-ca.crt" "$PKI/a-ca.crt"
+cap_expect "CA subject: O=capstan, OU=<namespace>/<name>, CN unique per CA" "capstan default/tls capstan-ca" \
+  "$(ossl x509 -in "$PKI/a-ca.crt" -noout -subject -nameopt multiline | sed -n 's/^ *\(organizationName\|organizationalUnitName\) *= *//p; s/^ *commonName *= *\(capstan-ca\) .*/\1/p' | paste -sd' ')"
 cap_check "server certificate verifies for sslserver against the CA" verify sslserver "$PKI/a-ca.crt" "$PKI/a-server.crt"
 cap_check "server certificate does not verify for sslclient (serverAuth only)" bash -c "! openssl verify -purpose sslclient -CAfile '$PKI/a-ca.crt' '$PKI/a-server.crt' >/dev/null 2>&1"
 cap_check "peer certificate verifies for sslserver" verify sslserver "$PKI/a-ca.crt" "$PKI/a-peer.crt"

@@ -288,7 +288,7 @@ async fn auto_mode(
         MemberCheck::Serves(ca) => members_serve(names, world, client_identity.as_ref(), ca).await,
     };
     let specs: BTreeMap<Purpose, LeafSpec> = Purpose::ALL.into_iter().map(|p| (p, names.leaf_spec(p))).collect();
-    let ca_name = names.ca_common_name();
+    let ca_name = names.ca_label();
     let input = AutoInput {
         ca: ca.clone(),
         leaves: leaves.clone(),

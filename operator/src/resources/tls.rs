@@ -85,9 +85,9 @@ impl Names {
         format!("{}-{}-tls", self.cluster, purpose.name())
     }
 
-    /// Common name of the operator's CA.
-    pub fn ca_common_name(&self) -> String {
-        format!("capstan-ca {}/{}", self.namespace, self.cluster)
+    /// What the operator's CAs say they are for (`<namespace>/<name>`).
+    pub fn ca_label(&self) -> String {
+        format!("{}/{}", self.namespace, self.cluster)
     }
 
     /// Every DNS name a member pod can be reached by: full, `cluster.local`

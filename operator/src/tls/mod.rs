@@ -48,7 +48,7 @@ pub struct AutoInput<'a> {
     pub leaves: BTreeMap<Purpose, LeafRecord>,
     /// What each leaf must say.
     pub specs: BTreeMap<Purpose, LeafSpec>,
-    /// Common name of a new CA.
+    /// Label of a new CA (see [`pki::new_ca`]).
     pub ca_name: &'a str,
     /// CA policy.
     pub ca_policy: CaPolicy,

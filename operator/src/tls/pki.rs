@@ -159,12 +159,21 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// A new self-signed CA valid from `not_before` to `not_after` (Unix
 /// seconds). Path length 0: it signs leaves only.
-pub fn new_ca(common_name: &str, not_before: i64, not_after: i64) -> Result<KeyedCert, PkiError> {
+///
+/// `label` (the cluster, `<namespace>/<name>`) becomes the organizational
+/// unit, cut to X.509's 64 characters. The common name is unique per CA
+/// (`capstan-ca` and the start of its key's SHA-256): during a rotation two
+/// CAs sit in one bundle, and a verifier that picks an issuer by name alone
+/// (OpenSSL does, for a certificate without an authority key identifier)
+/// must not find the wrong one.
+pub fn new_ca(label: &str, not_before: i64, not_after: i64) -> Result<KeyedCert, PkiError> {
     let key = KeyPair::generate().map_err(gen_err)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::OrganizationName, "capstan");
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.distinguished_name.push(DnType::OrganizationalUnitName, label.chars().take(64).collect::<String>());
+    let id = &fingerprint(key.public_key_raw())[..8];
+    params.distinguished_name.push(DnType::CommonName, format!("capstan-ca {id}"));
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.not_before = offset_time(not_before)?;
@@ -322,10 +331,14 @@ pub(crate) mod tests {
 
     #[test]
     fn ca_is_a_p256_ca_with_its_validity() {
-        let ca = new_ca("capstan-ca ns/demo", NOW, NOW + 3650 * DAY).unwrap();
+        let ca = new_ca("ns/demo", NOW, NOW + 3650 * DAY).unwrap();
         let info = parse_first(&ca.cert_pem).unwrap();
         assert!(info.is_ca);
-        assert_eq!(info.subject, "O=capstan, CN=capstan-ca ns/demo");
+        assert!(info.subject.starts_with("O=capstan, OU=ns/demo, CN=capstan-ca "), "{}", info.subject);
+        let again = parse_first(&new_ca("ns/demo", NOW, NOW + DAY).unwrap().cert_pem).unwrap();
+        assert_ne!(info.subject, again.subject, "successive CAs of one cluster have distinct names");
+        let long = parse_first(&new_ca(&"x".repeat(300), NOW, NOW + DAY).unwrap().cert_pem).unwrap();
+        assert!(long.subject.contains(&format!("OU={},", "x".repeat(64))), "{}", long.subject);
         assert_eq!(info.subject, info.issuer);
         assert_eq!((info.not_before, info.not_after), (NOW, NOW + 3650 * DAY));
         assert!(info.signed_by(&info));
@@ -388,8 +401,8 @@ pub(crate) mod tests {
             return;
         }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let ca = new_ca("capstan-ca", now - 60, now + 3650 * DAY).unwrap();
-        let old_ca = new_ca("capstan-ca", now - 60, now + 3650 * DAY).unwrap();
+        let ca = new_ca("ns/demo", now - 60, now + 3650 * DAY).unwrap();
+        let old_ca = new_ca("ns/demo", now - 60, now + 3650 * DAY).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, text: &str| {
             let p = dir.path().join(name);
@@ -398,6 +411,9 @@ pub(crate) mod tests {
         };
         let ca_file = write("ca.crt", &ca.cert_pem);
         let both = write("both.crt", &format!("{}{}", old_ca.cert_pem, ca.cert_pem));
+        // Each CA of a two-CA bundle verifies against it: their names differ.
+        let out = Command::new("openssl").args(["verify", "-CAfile"]).arg(&both).arg(&ca_file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
         for (purpose, openssl_purpose, bad) in
             [(Purpose::Server, "sslserver", "sslclient"), (Purpose::Client, "sslclient", "sslserver")]
         {

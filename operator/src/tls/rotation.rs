@@ -99,11 +99,11 @@ impl Ca {
         Ok(Ca { keyed: KeyedCert { cert_pem: cert.clone(), key_pem: key.clone() }, info })
     }
 
-    /// A new CA named `common_name`, valid from `now` for `validity` seconds.
-    pub fn generate(common_name: &str, now: i64, validity: i64) -> Result<Ca, PkiError> {
+    /// A new CA for the cluster `label`, valid from `now` for `validity` seconds.
+    pub fn generate(label: &str, now: i64, validity: i64) -> Result<Ca, PkiError> {
         // Back-dated by five minutes: a member whose clock is a little behind
         // must not see a certificate from the future.
-        let keyed = pki::new_ca(common_name, now - 300, now + validity)?;
+        let keyed = pki::new_ca(label, now - 300, now + validity)?;
         let info = pki::parse_first(&keyed.cert_pem)?;
         Ok(Ca { keyed, info })
     }
