@@ -17,7 +17,11 @@
 #   it; no request of the loop may fail, and no member restarts.
 # Skipped (77) when the server binary does not serve TLS (https URLs or
 # listen-metrics-urls refused), and without root/ip (network namespaces).
-# Knobs: CAPSTAN_OPERATOR_BIN, KUBE_BIN_DIR.
+# Knobs: CAPSTAN_OPERATOR_BIN, KUBE_BIN_DIR, OPT_ROTATE=0 (skip the CA rotation) or
+#   OPT_ROTATE=hold: for members that never reload their CA bundle, as etcd itself
+#   (CAPSTAN_BIN=/usr/bin/etcd runs this suite against etcd members), check that the
+#   rotation holds in its first phase, waiting for members to trust the new CA, and that
+#   nothing fails meanwhile.
 # timeout: 1200
 set -u
 CAP_TEST_NAME=operator-tls
@@ -54,7 +58,7 @@ EOF
   "$CAPSTAN_BIN" --config-file="$d/cfg.yaml" >"$d/log" 2>&1 &
   local pid=$! ok=1 i
   for i in $(seq 1 40); do
-    if curl -s --max-time 1 "http://127.0.0.1:${port[2]}/readyz" >/dev/null 2>&1; then ok=0; break; fi
+    if curl -sf --max-time 1 "http://127.0.0.1:${port[2]}/health" >/dev/null 2>&1; then ok=0; break; fi
     kill -0 $pid 2>/dev/null || break
     sleep 0.5
   done
@@ -245,6 +249,15 @@ kawait "every member serves the new server certificate (client port)" 60 all_ser
 kawait "every member serves the new peer certificate (peer port)" 60 all_serve "$CLUSTER-peer-tls" 2380 || dump
 cap_say "renewal picked up by every member in $((SECONDS - T0)) s"
 
+if [ "${OPT_ROTATE:-1}" = hold ]; then
+  kcheck "annotate capstan.dev/rotate-ca" annotate ec "$CLUSTER" -n "$NS" capstan.dev/rotate-ca="$(date -u +%FT%TZ)"
+  waits_for_trust() { ec_status 'd["status"]["tls"].get("rotationWaitingFor", "")' | grep -q "to trust the new CA"; }
+  kawait "the rotation waits for members to trust the new CA (they never reload their bundle)" 60 waits_for_trust || dump
+  cap_say "waiting for: $(ec_status 'd["status"]["tls"].get("rotationWaitingFor")')"
+  sleep 10
+  cap_expect "still in phase 1 (Trusting): no leaf from the new CA" Trusting "$(ec_status 'd["status"]["tls"]["rotationPhase"]')"
+fi
+if [ "${OPT_ROTATE:-1}" = 1 ]; then
 OLD_CLIENT=$CAP_TMP/old-client
 mkdir -p "$OLD_CLIENT" && cp "$CLI/tls.crt" "$CLI/tls.key" "$OLD_CLIENT/"
 T0=$SECONDS
@@ -274,6 +287,7 @@ done
 echo "$OLD_CA" | base64 -d >"$CAP_TMP/old-ca.crt"
 cap_check "a client certificate of the old CA is refused now" bash -c \
   "! timeout 10 $CAPSTAN_ETCDCTL --endpoints=https://$(host 0):2379 --cacert=$CLI/ca.crt --cert=$OLD_CLIENT/tls.crt --key=$OLD_CLIENT/tls.key --dial-timeout=2s --command-timeout=3s get x >/dev/null 2>&1"
+fi
 touch "$CAP_TMP/stop-load"
 wait $LOAD 2>/dev/null
 n_ok=$(grep -c '^ok' "$LOAD_LOG")
@@ -281,9 +295,9 @@ n_fail=$(grep -c '^FAIL' "$LOAD_LOG")
 cap_say "load: $n_ok requests ok, $n_fail failed (a new TLS connection each)"
 [ "$n_fail" = 0 ] || head -n 5 "$LOAD_LOG" | grep FAIL | sed 's/^/    /'
 cap_expect "no request failed through renewal and CA rotation" 0 "$n_fail"
-cap_check "the load loop made requests throughout (> 50)" test "$n_ok" -gt 50
+cap_check "the load loop made requests throughout (> 10)" test "$n_ok" -gt 10
 cap_expect "no member restarted" "$R0" "$(restarts)"
-kawait "settled again (Idle, Issued)" 60 settled 3 || dump
+[ "${OPT_ROTATE:-1}" = hold ] || kawait "settled again (Idle, Issued)" 60 settled 3 || dump
 n_err=$(grep -c '"level":"ERROR"' "${CAP_LOG[op]}" || true)
 cap_say "operator log: $n_err ERROR line(s)"
 cap_stop op TERM 20
