@@ -266,50 +266,50 @@ async fn auto_mode(
     let rotate_trigger = ann.get(ROTATE_CA_ANNOTATION).map(String::as_str);
     let renew_trigger = ann.get(RENEW_CERTS_ANNOTATION).map(String::as_str);
 
-    let check = ca.as_ref().map_or(MemberCheck::None, |r| rotation::member_check(r, now, &ca_policy));
-    let client_identity = leaves.get(&Purpose::Client).map(|l| l.keyed.clone());
-    let members = match &check {
-        MemberCheck::None => Ok(()),
-        MemberCheck::Trusts(next) => {
-            // A throw-away client certificate from the new CA, without SANs
-            // (a peer listener checks SANs against the caller's address only
-            // when there are some).
-            let spec = LeafSpec {
-                purpose: Purpose::Client,
-                common_name: "capstan-operator-probe".into(),
-                dns_names: Default::default(),
-                ip_addresses: Default::default(),
-            };
-            match pki::issue(&next.keyed, &spec, now - 300, now + 3600) {
-                Ok(id) => members_trust(names, world, &id, tls.client_cert_auth).await,
-                Err(e) => Err(format!("a probe certificate ({e})")),
-            }
-        }
-        MemberCheck::Serves(ca) => members_serve(names, world, client_identity.as_ref(), ca).await,
-    };
-    let specs: BTreeMap<Purpose, LeafSpec> = Purpose::ALL.into_iter().map(|p| (p, names.leaf_spec(p))).collect();
-    let ca_name = names.ca_label();
-    let input = AutoInput {
-        ca: ca.clone(),
-        leaves: leaves.clone(),
-        specs,
-        ca_name: &ca_name,
-        ca_policy,
-        leaf_policy,
-        now,
-        rotate_trigger,
-        renew_trigger,
-        members,
-    };
-    let plan = match plan_auto(input) {
-        Ok(p) => p,
-        Err(e) => {
-            outcome.condition = ready(false, "IssueFailed", e.to_string());
-            return Ok(outcome);
-        }
-    };
-    // What is reported: the plan when it is written, else what is stored.
+    // Paused: report what is stored; no member checks, no keys generated.
     let (record, leaf_infos, transition) = if write {
+        let check = ca.as_ref().map_or(MemberCheck::None, |r| rotation::member_check(r, now, &ca_policy));
+        let client_identity = leaves.get(&Purpose::Client).map(|l| l.keyed.clone());
+        let members = match &check {
+            MemberCheck::None => Ok(()),
+            MemberCheck::Trusts(next) => {
+                // A throw-away client certificate from the new CA, without SANs
+                // (a peer listener checks SANs against the caller's address only
+                // when there are some).
+                let spec = LeafSpec {
+                    purpose: Purpose::Client,
+                    common_name: "capstan-operator-probe".into(),
+                    dns_names: Default::default(),
+                    ip_addresses: Default::default(),
+                };
+                match pki::issue(&next.keyed, &spec, now - 300, now + 3600) {
+                    Ok(id) => members_trust(names, world, &id, tls.client_cert_auth).await,
+                    Err(e) => Err(format!("a probe certificate ({e})")),
+                }
+            }
+            MemberCheck::Serves(ca) => members_serve(names, world, client_identity.as_ref(), ca).await,
+        };
+        let specs: BTreeMap<Purpose, LeafSpec> = Purpose::ALL.into_iter().map(|p| (p, names.leaf_spec(p))).collect();
+        let ca_name = names.ca_label();
+        let input = AutoInput {
+            ca: ca.clone(),
+            leaves: leaves.clone(),
+            specs,
+            ca_name: &ca_name,
+            ca_policy,
+            leaf_policy,
+            now,
+            rotate_trigger,
+            renew_trigger,
+            members,
+        };
+        let plan = match plan_auto(input) {
+            Ok(p) => p,
+            Err(e) => {
+                outcome.condition = ready(false, "IssueFailed", e.to_string());
+                return Ok(outcome);
+            }
+        };
         if plan.write_ca {
             apply_secret(ctx, ns, &tls_secret(names, ca_secret.clone(), plan.ca.data(), plan.ca.annotations())).await?;
         }
