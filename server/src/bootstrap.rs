@@ -91,7 +91,11 @@ enum Placement {
 
 /// Finds this member's id and cluster id: from the data dir if it has them,
 /// else from the configuration (new cluster) or from running peers (join).
-async fn place(config: &Config, engine: &Engine) -> anyhow::Result<(u64, u64, Placement)> {
+async fn place(
+    config: &Config,
+    engine: &Engine,
+    dialer: &crate::tls::PeerDialer,
+) -> anyhow::Result<(u64, u64, Placement)> {
     let stored_member =
         engine.get_decoded(Cf::RaftMeta, raft_meta::MEMBER_ID, crate::storage::schema::decode_u64_exact)?;
     let stored_cluster = engine.get_decoded(Cf::Meta, meta::CLUSTER_ID, crate::storage::schema::decode_u64_exact)?;
@@ -105,18 +109,22 @@ async fn place(config: &Config, engine: &Engine) -> anyhow::Result<(u64, u64, Pl
     }
     match config.initial_cluster_state {
         ClusterState::Existing => {
-            let (member, cluster) = join::find_self(config).await?;
+            let (member, cluster) = join::find_self(config, dialer).await?;
             Ok((member, cluster, Placement::Join))
         }
         ClusterState::New => {
             let identity = identity_from_config(config)?;
-            join::check_peers_agree(config, &identity).await?;
+            join::check_peers_agree(config, &identity, dialer).await?;
             Ok((identity.member.id, identity.cluster_id, Placement::Form(identity.members)))
         }
     }
 }
 
-pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<StartedMember> {
+pub async fn start(
+    config: &Config,
+    dialer: &crate::tls::PeerDialer,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<StartedMember> {
     let data_dir = PathBuf::from(&config.data_dir);
     prepare_data_dir(&data_dir)?;
     let engine = Engine::open(&data_dir.join("member").join("db"))
@@ -125,7 +133,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         SnapshotStore::open(data_dir.join("member").join("snap")).context("opening the snapshot directory")?;
     snapshots.resume_install(&engine).context("finishing an interrupted snapshot installation")?;
 
-    let (member_id, cluster_id, placement) = place(config, &engine).await?;
+    let (member_id, cluster_id, placement) = place(config, &engine, dialer).await?;
     let mut batch = WriteBatch::default();
     batch.put(&engine, Cf::RaftMeta, raft_meta::MEMBER_ID, member_id.to_be_bytes());
     batch.put(&engine, Cf::Meta, meta::CLUSTER_ID, cluster_id.to_be_bytes());
@@ -193,7 +201,7 @@ pub async fn start(config: &Config, shutdown: tokio::sync::watch::Receiver<bool>
         ..Default::default()
     };
     let raft_config = Arc::new(raft_config.validate().context("raft configuration")?);
-    let peers = PeerClients::new(member_id, cluster_id, members.clone());
+    let peers = PeerClients::new(member_id, cluster_id, members.clone(), dialer.clone());
     let started = state_machine.started();
     let raft =
         Raft::new(member_id, raft_config, PeerNetwork::new(peers.clone(), metrics.clone()), log_store, state_machine)

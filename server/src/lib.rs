@@ -23,6 +23,7 @@ mod serve;
 mod service;
 mod snapshot;
 mod storage;
+mod tls;
 mod watch;
 
 pub use serve::{Listeners, UnixSocket};
@@ -84,7 +85,10 @@ pub async fn run(
         let _ = outer.wait_for(|s| *s).await;
         let _ = forward_stop.send(true);
     });
-    let member = bootstrap::start(&config, stopping.clone()).await?;
+    // TLS first: a bad certificate or setting stops the member before it
+    // touches its data or the cluster.
+    let tls = tls::MemberTls::from_config(&config)?;
+    let member = bootstrap::start(&config, &tls.dialer, stopping.clone()).await?;
     let mut removed = member.server.members().watch_self_removed();
     let was_removed = Arc::new(AtomicBool::new(false));
     let flag = was_removed.clone();
@@ -120,7 +124,7 @@ pub async fn run(
             }
         }
     });
-    serve::serve(&config, member, listeners, stopping).await?;
+    serve::serve(&config, &tls, member, listeners, stopping).await?;
     if let Some(error) = fatal.lock().take() {
         anyhow::bail!("the member stopped after a storage failure: {error}");
     }

@@ -3,6 +3,7 @@
 //! the member-to-member protocol.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use capstan_proto::capstanpb::peer_server::PeerServer;
@@ -17,7 +18,11 @@ use capstan_proto::v3lockpb::lock_server::LockServer;
 
 use crate::api;
 use crate::bootstrap::StartedMember;
-use crate::config::Config;
+use crate::config::{Config, ParsedUrl, UrlScheme};
+use crate::http::authority::FixingListener;
+use crate::http::conn_limit::{LimitedListener, MAX_CLIENT_CONNECTIONS};
+use crate::tls::listener::{Mode, SecureListener};
+use crate::tls::{MemberTls, ServerTls, Side};
 
 /// The sockets a member serves on, bound before it starts: by
 /// [`Listeners::bind`] from the configured URLs, or by a caller that chose
@@ -29,6 +34,8 @@ pub struct Listeners {
     pub client_unix: Vec<UnixSocket>,
     /// One per `--listen-peer-urls` address: the member-to-member protocol.
     pub peer: Vec<tokio::net::TcpListener>,
+    /// One per `--listen-metrics-urls` address: `/metrics` and the health checks.
+    pub metrics: Vec<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -46,11 +53,12 @@ impl Listeners {
         }
         let peer = bind_all(config.peer_listen_addrs().context("parsing --listen-peer-urls")?).await?;
         let client = bind_all(config.client_listen_addrs().context("parsing --listen-client-urls")?).await?;
+        let metrics = bind_all(config.metrics_listen_addrs().context("parsing --listen-metrics-urls")?).await?;
         let mut client_unix = Vec::new();
         for path in config.client_listen_unix_paths().context("parsing --listen-client-urls")? {
             client_unix.push(UnixSocket::bind(path)?);
         }
-        Ok(Self { client, peer, client_unix })
+        Ok(Self { client, peer, client_unix, metrics })
     }
 }
 
@@ -97,6 +105,7 @@ const PEER_MAX_MESSAGE: usize = 64 << 20;
 
 pub async fn serve(
     config: &Config,
+    tls: &MemberTls,
     member: StartedMember,
     listeners: Listeners,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -142,13 +151,13 @@ pub async fn serve(
             .max_encoding_message_size(usize::MAX),
     )
     .into_axum_router();
+    let peer_urls = config.listen_peer_urls_parsed()?;
+    let skip_peer_san = config.peer_tls().skip_client_san_verify;
     for listener in listeners.peer {
-        tracing::info!(address = %listener.local_addr()?, "serving peer traffic");
-        // Without TCP_NODELAY, a Raft reply written as several small frames
-        // waits for the peer's delayed ACK (40 ms on Linux) behind Nagle.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let addr = listener.local_addr()?;
+        let mode = mode_for(&peer_urls, addr, tls.peer.as_ref());
+        tracing::info!(address = %addr, tls = is_tls(&mode), "serving peer traffic");
+        let listener = SecureListener::spawn(listener, mode, Side::Peer, !skip_peer_san);
         let router = peer_router.clone();
         let mut stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
@@ -160,8 +169,11 @@ pub async fn serve(
         }));
     }
 
+    let client_urls = config.listen_client_urls_parsed()?;
     for listener in listeners.client {
-        tracing::info!(address = %listener.local_addr()?, "serving client traffic (gRPC and HTTP)");
+        let addr = listener.local_addr()?;
+        let mode = mode_for(&client_urls, addr, tls.client.as_ref());
+        tracing::info!(address = %addr, tls = is_tls(&mode), "serving client traffic (gRPC and HTTP)");
         let router = router.clone();
         let mut stop = shutdown.clone();
         let ready = server.clone();
@@ -169,11 +181,8 @@ pub async fn serve(
             if !serve_when_ready(&ready, &mut stop).await {
                 return Ok(());
             }
-            let listener = crate::http::authority::FixingListener(listener);
-            let listener = crate::http::conn_limit::LimitedListener::new(
-                listener,
-                crate::http::conn_limit::MAX_CLIENT_CONNECTIONS,
-            );
+            let listener = SecureListener::spawn(listener, mode, Side::Client, false);
+            let listener = LimitedListener::new(FixingListener(listener), MAX_CLIENT_CONNECTIONS);
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -183,7 +192,8 @@ pub async fn serve(
     }
     for mut socket in listeners.client_unix {
         let listener = socket.take();
-        tracing::info!(path = %socket.path.display(), "serving client traffic (gRPC and HTTP) on a unix socket");
+        let mode = unix_mode(&client_urls, &socket.path, tls.client.as_ref());
+        tracing::info!(path = %socket.path.display(), tls = is_tls(&mode), "serving client traffic (gRPC and HTTP) on a unix socket");
         let router = router.clone();
         let mut stop = shutdown.clone();
         let ready = server.clone();
@@ -191,11 +201,8 @@ pub async fn serve(
             if !serve_when_ready(&ready, &mut stop).await {
                 return Ok(());
             }
-            let listener = crate::http::authority::FixingUnixListener(listener);
-            let listener = crate::http::conn_limit::LimitedListener::new(
-                listener,
-                crate::http::conn_limit::MAX_CLIENT_CONNECTIONS,
-            );
+            let listener = SecureListener::spawn(listener, mode, Side::Client, false);
+            let listener = LimitedListener::new(FixingListener(listener), MAX_CLIENT_CONNECTIONS);
             let served = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -203,6 +210,26 @@ pub async fn serve(
                 .await;
             drop(socket); // removes the socket file
             served
+        }));
+    }
+    // --listen-metrics-urls: /metrics and the health checks, TLS with the
+    // client certificate on https:// URLs (as etcd), served from the start.
+    let metrics_urls = config.listen_metrics_urls_parsed()?;
+    let metrics_router = crate::http::metrics_router(server.clone(), member.metrics.clone());
+    for listener in listeners.metrics {
+        let addr = listener.local_addr()?;
+        let mode = mode_for(&metrics_urls, addr, tls.client.as_ref());
+        tracing::info!(address = %addr, tls = is_tls(&mode), "serving metrics and health checks");
+        let listener = SecureListener::spawn(listener, mode, Side::Client, false);
+        let listener = LimitedListener::new(listener, MAX_CLIENT_CONNECTIONS);
+        let router = metrics_router.clone();
+        let mut stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
         }));
     }
     // etcd's line, once the member has joined, published itself and caught
@@ -235,6 +262,36 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the listener bound at `addr` serves: the schemes of the URLs that
+/// name it (etcd serves plain and TLS on one port when both name it).
+/// Plain when no URL names it (listeners a test bound itself).
+fn mode_for(urls: &[ParsedUrl], addr: SocketAddr, tls: Option<&Arc<ServerTls>>) -> Mode {
+    let named: Vec<UrlScheme> =
+        urls.iter().filter(|u| matches!(u.bind_addr(), Some(Ok(a)) if a == addr)).map(|u| u.scheme).collect();
+    let secure = named.iter().any(|s| s.is_tls());
+    let plain = named.iter().any(|s| !s.is_tls());
+    match (tls, secure, plain) {
+        (Some(tls), true, false) => Mode::Tls(tls.clone()),
+        (Some(tls), true, true) => Mode::Both(tls.clone()),
+        _ => Mode::Plain,
+    }
+}
+
+/// [`mode_for`] of a unix socket: `unixs://` is TLS.
+fn unix_mode(urls: &[ParsedUrl], path: &std::path::Path, tls: Option<&Arc<ServerTls>>) -> Mode {
+    let secure = urls
+        .iter()
+        .any(|u| u.scheme == UrlScheme::Unixs && u.unix_socket_path().is_some_and(|p| std::path::Path::new(p) == path));
+    match tls {
+        Some(tls) if secure => Mode::Tls(tls.clone()),
+        _ => Mode::Plain,
+    }
+}
+
+fn is_tls(mode: &Mode) -> bool {
+    !matches!(mode, Mode::Plain)
 }
 
 /// Waits until the member is ready (see `service::publish`) before a client

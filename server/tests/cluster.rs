@@ -220,3 +220,33 @@ async fn a_joining_member_serves_clients_only_once_caught_up() {
     assert!(first >= rev, "the first answer of the joining member is at revision {first}, below {rev}");
     c.shutdown().await;
 }
+
+/// Peer TLS end to end: members verify each other (mutual TLS, the peer
+/// address checked against the certificate), replicate, and admit a member
+/// added with an `https://` peer URL, which catches up over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_talk_mutual_tls_when_peer_urls_are_https() {
+    let mut c = Cluster::with_peer_tls(3).await;
+    let rev = c.put(0, "over", "tls").await;
+    for i in 0..3 {
+        c.wait_for_revision(i, rev).await;
+        assert_eq!(c.get_local(i, "over").await.as_deref(), Some("tls"));
+    }
+    let new = c.add_slot().await;
+    assert!(c.slots[new].peer_url().starts_with("https://"));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let request = MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true };
+    loop {
+        match c.cluster_client(0).await.member_add(request.clone()).await {
+            Ok(_) => break,
+            Err(e) if e.message() == "etcdserver: unhealthy cluster" && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("member add: {e}"),
+        }
+    }
+    c.start_joining(new);
+    c.wait_for_revision(new, rev).await;
+    assert_eq!(c.get_local(new, "over").await.as_deref(), Some("tls"));
+    c.shutdown().await;
+}

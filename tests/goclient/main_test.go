@@ -4,8 +4,10 @@
 // v3election / v3lock gRPC services.
 //
 // The cluster is given by CAPSTAN_ENDPOINTS=host:port,host:port,... (every test skips
-// when it is unset). Every test is bounded by context deadlines, works under its own key
-// prefix /goclient/<TestName>/<nonce>/ and deletes it (and revokes its leases) at the end.
+// when it is unset); CAPSTAN_CACERT, CAPSTAN_CERT and CAPSTAN_KEY make it TLS (mutual
+// TLS with a certificate), as etcdctl's --cacert, --cert and --key. Every test is
+// bounded by context deadlines, works under its own key prefix
+// /goclient/<TestName>/<nonce>/ and deletes it (and revokes its leases) at the end.
 // Run them with tests/e2e/go-client.sh, which starts a 3-member cluster, or by hand:
 //
 //	CAPSTAN_ENDPOINTS=127.0.0.1:2379 go test -v -count=1 ./...
@@ -16,6 +18,8 @@ package goclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math/rand"
 	"os"
@@ -98,7 +102,42 @@ func clientConfig(eps []string) clientv3.Config {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               sharedLogger(),
+		TLS:                  clientTLS(),
 	}
+}
+
+// Variables naming the client's TLS files, as etcdctl's --cacert, --cert and --key:
+// with CAPSTAN_CACERT set the client speaks TLS (verifying the members against it),
+// and with CAPSTAN_CERT and CAPSTAN_KEY too it presents that certificate (mutual TLS).
+const (
+	EnvCACert = "CAPSTAN_CACERT"
+	EnvCert   = "CAPSTAN_CERT"
+	EnvKey    = "CAPSTAN_KEY"
+)
+
+// clientTLS: the tls.Config the variables above describe, or nil for plain text.
+func clientTLS() *tls.Config {
+	caFile := os.Getenv(EnvCACert)
+	if caFile == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", EnvCACert, err))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		panic(fmt.Sprintf("%s: no certificate in %s", EnvCACert, caFile))
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile := os.Getenv(EnvCert); certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, os.Getenv(EnvKey))
+		if err != nil {
+			panic(fmt.Sprintf("%s/%s: %v", EnvCert, EnvKey, err))
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
 }
 
 // newClient: a client on all endpoints, closed when the test ends.

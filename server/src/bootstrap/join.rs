@@ -12,6 +12,7 @@ use super::Identity;
 use crate::config::Config;
 use crate::membership::MemberTable;
 use crate::peer::PeerClients;
+use crate::tls::PeerDialer;
 
 /// How long a joining member keeps trying to reach the cluster.
 const JOIN_PATIENCE: Duration = Duration::from_secs(10);
@@ -38,8 +39,8 @@ async fn ask_members(clients: &PeerClients, url: &str) -> Option<MembersResponse
     }
 }
 
-fn anonymous_clients() -> Arc<PeerClients> {
-    PeerClients::new(0, 0, Arc::new(MemberTable::new(0)))
+fn anonymous_clients(dialer: &PeerDialer) -> Arc<PeerClients> {
+    PeerClients::new(0, 0, Arc::new(MemberTable::new(0)), dialer.clone())
 }
 
 fn sorted(urls: &[String]) -> Vec<String> {
@@ -51,13 +52,13 @@ fn sorted(urls: &[String]) -> Vec<String> {
 /// `--initial-cluster-state existing`: asks the running members for the
 /// member whose peer URLs are this member's `--initial-advertise-peer-urls`
 /// (added beforehand with `member add`).
-pub(super) async fn find_self(config: &Config) -> anyhow::Result<(u64, u64)> {
+pub(super) async fn find_self(config: &Config, dialer: &PeerDialer) -> anyhow::Result<(u64, u64)> {
     let urls = other_peer_urls(config)?;
     if urls.is_empty() {
         bail!("--initial-cluster-state=existing needs the running members in --initial-cluster");
     }
     let own = sorted(&config.initial_advertise_peer_urls);
-    let clients = anonymous_clients();
+    let clients = anonymous_clients(dialer);
     let deadline = Instant::now() + JOIN_PATIENCE;
     loop {
         for url in &urls {
@@ -107,12 +108,12 @@ pub(super) async fn find_self(config: &Config) -> anyhow::Result<(u64, u64)> {
 /// `--initial-cluster-state new`: members already running must belong to the
 /// cluster this configuration describes (same token and member list);
 /// otherwise starting would create a second, divergent cluster.
-pub(super) async fn check_peers_agree(config: &Config, identity: &Identity) -> anyhow::Result<()> {
+pub(super) async fn check_peers_agree(config: &Config, identity: &Identity, dialer: &PeerDialer) -> anyhow::Result<()> {
     let urls = other_peer_urls(config)?;
     if urls.is_empty() {
         return Ok(());
     }
-    let clients = anonymous_clients();
+    let clients = anonymous_clients(dialer);
     let answers = futures::future::join_all(urls.iter().map(|u| ask_members(&clients, u))).await;
     for (url, resp) in urls.iter().zip(answers) {
         let Some(resp) = resp else { continue };

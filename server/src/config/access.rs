@@ -128,13 +128,13 @@ impl Config {
         bind_addrs("listen-client-urls", &self.listen_client_urls)
     }
 
-    /// Socket files to listen on for the `unix://` URLs of
+    /// Socket files to listen on for the `unix://` and `unixs://` URLs of
     /// `--listen-client-urls` (etcd's path: the URL's authority and path).
     pub fn client_listen_unix_paths(&self) -> Result<Vec<String>, ConfigError> {
         Ok(self
             .listen_client_urls_parsed()?
             .iter()
-            .filter(|u| u.scheme == UrlScheme::Unix)
+            .filter(|u| matches!(u.scheme, UrlScheme::Unix | UrlScheme::Unixs))
             .filter_map(|u| u.unix_socket_path().map(str::to_string))
             .collect())
     }
@@ -157,6 +157,11 @@ impl Config {
     /// `--listen-client-urls` parsed (scheme tells whether TLS is wanted).
     pub fn listen_client_urls_parsed(&self) -> Result<Vec<ParsedUrl>, ConfigError> {
         parse_url_list("listen-client-urls", &self.listen_client_urls)
+    }
+
+    /// `--listen-metrics-urls` parsed.
+    pub fn listen_metrics_urls_parsed(&self) -> Result<Vec<ParsedUrl>, ConfigError> {
+        parse_url_list("listen-metrics-urls", &self.listen_metrics_urls)
     }
 
     /// `--listen-peer-urls` parsed.
@@ -193,7 +198,8 @@ impl Config {
             crl_file: self.peer_crl_file.clone(),
             allowed_cns: self.peer_cert_allowed_cn.clone(),
             allowed_hostnames: self.peer_cert_allowed_hostname.clone(),
-            skip_client_san_verify: self.peer_skip_client_san_verification,
+            skip_client_san_verify: self.peer_skip_client_san_verification
+                || self.experimental_peer_skip_client_san_verification,
             auto_tls: self.peer_auto_tls,
         }
     }

@@ -7,8 +7,6 @@
 
 use super::*;
 
-/// Why an `https://`/`unixs://` URL is refused.
-const TLS_URL: &str = "TLS is not implemented: use http:// URLs";
 /// Why a `unix://` peer URL is refused (client URLs may be unix sockets).
 const UNIX_PEER_URL: &str = "peers talk over TCP: unix sockets are only supported for client URLs";
 /// `--log-outputs` values Capstan writes to (see `telemetry::init`).
@@ -29,17 +27,17 @@ fn is_default_value(flag: &Flag, value: &str) -> bool {
     default == given
 }
 
-/// Refusal of one URL of a partly supported URL flag: TLS schemes, and
-/// unix sockets anywhere but the client URLs.
+/// Refusal of one URL of a partly supported URL flag: unix sockets
+/// anywhere but the client URLs.
 fn url_refusal(flag: &str, url: &ParsedUrl) -> Option<ConfigError> {
     let client_flag = matches!(flag, "listen-client-urls" | "advertise-client-urls");
-    let reason = match url.scheme {
-        UrlScheme::Http => return None,
-        UrlScheme::Unix if client_flag => return None,
-        UrlScheme::Https | UrlScheme::Unixs => TLS_URL,
-        UrlScheme::Unix => UNIX_PEER_URL,
-    };
-    Some(ConfigError::Unsupported { what: format!("--{flag} {}", url.raw), reason: reason.to_string() })
+    match url.scheme {
+        UrlScheme::Http | UrlScheme::Https => None,
+        UrlScheme::Unix | UrlScheme::Unixs if client_flag => None,
+        UrlScheme::Unix | UrlScheme::Unixs => {
+            Some(ConfigError::Unsupported { what: format!("--{flag} {}", url.raw), reason: UNIX_PEER_URL.to_string() })
+        }
+    }
 }
 
 impl Config {
@@ -107,7 +105,6 @@ impl Config {
     /// like etcd, about TLS files and client-certificate authentication that
     /// have no effect on `http://` URLs.
     pub(super) fn support_notices(&mut self) {
-        let mut tls = Vec::new();
         let mut warnings = Vec::new();
         for flag in FLAGS {
             let Support::Ignored(note) = flag.support else {
@@ -120,11 +117,7 @@ impl Config {
                 Scope::FileOnly => format!("config file key {}", flag.name),
                 _ => format!("--{}", flag.name),
             };
-            if note == TLS_NOTE {
-                tls.push(name);
-            } else {
-                warnings.push(format!("{name} is ignored by Capstan: {note}"));
-            }
+            warnings.push(format!("{name} is ignored by Capstan: {note}"));
         }
         for (gate, default, _, support) in FEATURE_GATES {
             if let Support::Ignored(note) = support
@@ -132,12 +125,6 @@ impl Config {
             {
                 warnings.push(format!("--feature-gates {gate}={} is ignored by Capstan: {note}", !default));
             }
-        }
-        if !tls.is_empty() {
-            warnings.push(format!(
-                "TLS is not supported yet by Capstan; ignoring {} (etcd ignores them too with http:// URLs; https:// URLs are refused)",
-                tls.join(", ")
-            ));
         }
         // etcd's own warnings (embed.configureClientListeners/configurePeerListeners).
         let client = self.client_tls();

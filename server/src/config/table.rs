@@ -102,8 +102,9 @@ impl Support {
     }
 }
 
-/// Note of every TLS setting: what etcd does with it on `http://` URLs.
-pub(super) const TLS_NOTE: &str = "TLS is not supported yet: with http:// URLs it has no effect (etcd ignores it there too, with a warning); https:// URLs are refused";
+/// Note of the outbound client certificate of the client side: etcd
+/// presents it when its gRPC gateway dials its own client URL.
+pub(super) const SELF_DIAL_NOTE: &str = "Capstan never dials its own client URLs (the /v3 gateway is served in-process), so there is nothing to present it to";
 /// Note of every discovery setting.
 pub(super) const DISCOVERY_NOTE: &str = "discovery is not supported yet; bootstrap with --initial-cluster";
 /// Note of the distributed-tracing settings.
@@ -200,8 +201,8 @@ pub(super) static FLAGS: &[Flag] = &[
     flag!(Member, Int, "heartbeat-interval", "100", heartbeat_interval_ms = p_u64, "Time (in milliseconds) of a heartbeat interval."),
     flag!(Member, Int, "election-timeout", "1000", election_timeout_ms = p_u64, "Time (in milliseconds) for an election to time out; at least 5 heartbeat intervals."),
     flag!(Member, Bool, "initial-election-tick-advance", "true", initial_election_tick_advance = p_bool, "Fast-forward the initial election ticks on boot for a faster first election.").ignored("only the timing of the first election after start-up"),
-    flag!(Member, List, "listen-peer-urls", DEFAULT_PEER_URL, listen_peer_urls = p_urls, "URLs to listen on for peer traffic.").partial("http:// only: https:// (TLS) and unix:// URLs are refused"),
-    flag!(Member, List, "listen-client-urls", DEFAULT_CLIENT_URL, listen_client_urls = p_urls, "URLs to listen on for client gRPC traffic, and HTTP unless --listen-client-http-urls is set.").partial("http:// and unix:// only: https:// and unixs:// (TLS) are refused"),
+    flag!(Member, List, "listen-peer-urls", DEFAULT_PEER_URL, listen_peer_urls = p_urls, "URLs to listen on for peer traffic.").partial("http:// and https:// only: unix:// peer URLs are refused"),
+    flag!(Member, List, "listen-client-urls", DEFAULT_CLIENT_URL, listen_client_urls = p_urls, "URLs to listen on for client gRPC traffic, and HTTP unless --listen-client-http-urls is set."),
     flag!(Member, List, "listen-client-http-urls", "", listen_client_http_urls = p_urls, "URLs to listen on for HTTP-only client traffic; setting it removes HTTP from --listen-client-urls.").refused("separate HTTP-only client listeners are not implemented"),
     flag!(Member, Int, "max-snapshots", "5", max_snapshots = p_u64, "Maximum number of snapshot files to retain (0 is unlimited). Deprecated in etcd 3.6.").ignored("file retention; only the newest snapshot is kept (etcd 3.6 deprecates the flag)"),
     flag!(Member, Int, "max-wals", "5", max_wals = p_u64, "Maximum number of WAL files to retain (0 is unlimited).").ignored("file retention; there are no WAL files (the Raft log is purged after --snapshot-catchup-entries)"),
@@ -239,14 +240,14 @@ pub(super) static FLAGS: &[Flag] = &[
         support: Support::Honoured,
     }.partial("gates that change correctness or checks (InitialCorruptCheck, CompactHashCheck, LeaseCheckpoint, LeaseCheckpointPersist, SetMemberLocalAddr) are refused when on; the performance gates are ignored"),
     // ----- Clustering
-    flag!(Clustering, List, "initial-advertise-peer-urls", DEFAULT_PEER_URL, initial_advertise_peer_urls = p_urls, "This member's peer URLs to advertise to the rest of the cluster.").partial("http:// only: https:// (TLS) and unix:// URLs are refused"),
+    flag!(Clustering, List, "initial-advertise-peer-urls", DEFAULT_PEER_URL, initial_advertise_peer_urls = p_urls, "This member's peer URLs to advertise to the rest of the cluster.").partial("http:// and https:// only: unix:// peer URLs are refused"),
     Flag {
         shown_default: Some(DEFAULT_INITIAL_CLUSTER),
         ..flag!(Clustering, Str, "initial-cluster", "", initial_cluster = p_string, "Initial cluster configuration for bootstrapping (name=url,name=url,...). When not given it is\n<name>=<each --initial-advertise-peer-urls>.")
-    }.partial("http:// peer URLs only: https:// (TLS) and unix:// URLs are refused"),
+    }.partial("http:// and https:// peer URLs only: unix:// peer URLs are refused"),
     flag!(Clustering, Choice, "initial-cluster-state", "new", initial_cluster_state = p_cluster_state, "'new' when bootstrapping a new cluster, 'existing' when joining an existing one.\nIgnored once the member has data."),
     flag!(Clustering, Str, "initial-cluster-token", "etcd-cluster", initial_cluster_token = p_string, "Cluster token used during bootstrap; keeps separate clusters from joining each other."),
-    flag!(Clustering, List, "advertise-client-urls", DEFAULT_CLIENT_URL, advertise_client_urls = p_urls, "This member's client URLs to advertise to clients; they must be reachable by clients.\nRequired when --listen-client-urls is given on the command line or in the environment.").partial("http:// and unix:// only: https:// and unixs:// (TLS) are refused"),
+    flag!(Clustering, List, "advertise-client-urls", DEFAULT_CLIENT_URL, advertise_client_urls = p_urls, "This member's client URLs to advertise to clients; they must be reachable by clients.\nRequired when --listen-client-urls is given on the command line or in the environment."),
     flag!(Clustering, Str, "discovery", "", discovery = p_opt_string, "v2 discovery URL used to bootstrap the cluster. Deprecated in etcd 3.6.").refused(DISCOVERY_NOTE),
     flag!(Clustering, Str, "discovery-token", "", discovery_token = p_opt_string, "v3 discovery: token of the cluster to bootstrap.").refused(DISCOVERY_NOTE),
     flag!(Clustering, List, "discovery-endpoints", "", discovery_endpoints = p_unique_strings, "v3 discovery: gRPC endpoints of the discovery service.").refused(DISCOVERY_NOTE),
@@ -271,31 +272,31 @@ pub(super) static FLAGS: &[Flag] = &[
     flag!(Clustering, Choice, "auto-compaction-mode", "periodic", auto_compaction_mode = p_compaction_mode, "How to read --auto-compaction-retention: 'periodic' (time based) or 'revision'."),
     flag!(Clustering, Choice, "v2-deprecation", "write-only", v2_deprecation = p_v2_deprecation, "Phase of v2store deprecation. Only 'write-only-skip-check' changes anything; other values are\nreplaced by the default, as in etcd 3.6.").ignored("etcd 3.6 ignores it too; Capstan has no v2 store"),
     // ----- Security
-    flag!(Security, Str, "cert-file", "", cert_file = p_opt_path, "Path to the client server TLS cert file.").ignored(TLS_NOTE),
-    flag!(Security, Str, "key-file", "", key_file = p_opt_path, "Path to the client server TLS key file.").ignored(TLS_NOTE),
-    flag!(Security, Bool, "client-cert-auth", "false", client_cert_auth = p_bool, "Require and verify client certificates.").ignored(TLS_NOTE),
-    flag!(Security, Str, "client-cert-file", "", client_cert_file = p_opt_path, "Certificate this member presents as a client (default: --cert-file).").ignored(TLS_NOTE),
-    flag!(Security, Str, "client-key-file", "", client_key_file = p_opt_path, "Key this member uses as a client (default: --key-file).").ignored(TLS_NOTE),
-    flag!(Security, Str, "client-crl-file", "", client_crl_file = p_opt_path, "Path to the client certificate revocation list file.").ignored(TLS_NOTE),
-    flag!(Security, List, "client-cert-allowed-hostname", "", client_cert_allowed_hostname = p_list, "Comma-separated SAN hostnames accepted for client certificate authentication.").ignored(TLS_NOTE),
-    flag!(Security, Str, "trusted-ca-file", "", trusted_ca_file = p_opt_path, "Path to the client server TLS trusted CA cert file.").ignored(TLS_NOTE),
-    flag!(Security, Bool, "auto-tls", "false", auto_tls = p_bool, "Client TLS using generated (self-signed) certificates.").ignored(TLS_NOTE),
-    flag!(Security, Str, "peer-cert-file", "", peer_cert_file = p_opt_path, "Path to the peer server TLS cert file.").ignored(TLS_NOTE),
-    flag!(Security, Str, "peer-key-file", "", peer_key_file = p_opt_path, "Path to the peer server TLS key file.").ignored(TLS_NOTE),
-    flag!(Security, Bool, "peer-client-cert-auth", "false", peer_client_cert_auth = p_bool, "Require and verify peer client certificates.").ignored(TLS_NOTE),
-    flag!(Security, Str, "peer-client-cert-file", "", peer_client_cert_file = p_opt_path, "Certificate presented to other peers (default: --peer-cert-file).").ignored(TLS_NOTE),
-    flag!(Security, Str, "peer-client-key-file", "", peer_client_key_file = p_opt_path, "Key used towards other peers (default: --peer-key-file).").ignored(TLS_NOTE),
-    flag!(Security, Str, "peer-trusted-ca-file", "", peer_trusted_ca_file = p_opt_path, "Path to the peer server TLS trusted CA file.").ignored(TLS_NOTE),
-    flag!(Security, List, "peer-cert-allowed-cn", "", peer_cert_allowed_cn = p_list, "Comma-separated CNs allowed for peer TLS authentication.").ignored(TLS_NOTE),
-    flag!(Security, List, "peer-cert-allowed-hostname", "", peer_cert_allowed_hostname = p_list, "Comma-separated SAN hostnames allowed for peer TLS authentication.").ignored(TLS_NOTE),
-    flag!(Security, Bool, "peer-auto-tls", "false", peer_auto_tls = p_bool, "Peer TLS using self-generated certificates if no peer cert/key is given.").ignored(TLS_NOTE),
-    flag!(Security, Int, "self-signed-cert-validity", "1", self_signed_cert_validity = p_u64, "Validity, in years, of the certificates generated by --auto-tls and --peer-auto-tls.").ignored(TLS_NOTE),
-    flag!(Security, Str, "peer-crl-file", "", peer_crl_file = p_opt_path, "Path to the peer certificate revocation list file.").ignored(TLS_NOTE),
-    flag!(Security, List, "cipher-suites", "", cipher_suites = p_list, "Comma-separated TLS cipher suites for client and peer connections (empty = library default).").ignored(TLS_NOTE),
+    flag!(Security, Str, "cert-file", "", cert_file = p_opt_path, "Path to the client server TLS cert file."),
+    flag!(Security, Str, "key-file", "", key_file = p_opt_path, "Path to the client server TLS key file."),
+    flag!(Security, Bool, "client-cert-auth", "false", client_cert_auth = p_bool, "Require and verify client certificates."),
+    flag!(Security, Str, "client-cert-file", "", client_cert_file = p_opt_path, "Certificate this member presents as a client (default: --cert-file).").ignored(SELF_DIAL_NOTE),
+    flag!(Security, Str, "client-key-file", "", client_key_file = p_opt_path, "Key this member uses as a client (default: --key-file).").ignored(SELF_DIAL_NOTE),
+    flag!(Security, Str, "client-crl-file", "", client_crl_file = p_opt_path, "Path to the client certificate revocation list file."),
+    flag!(Security, List, "client-cert-allowed-hostname", "", client_cert_allowed_hostname = p_list, "Comma-separated SAN hostnames accepted for client certificate authentication."),
+    flag!(Security, Str, "trusted-ca-file", "", trusted_ca_file = p_opt_path, "Path to the client server TLS trusted CA cert file."),
+    flag!(Security, Bool, "auto-tls", "false", auto_tls = p_bool, "Client TLS using generated (self-signed) certificates."),
+    flag!(Security, Str, "peer-cert-file", "", peer_cert_file = p_opt_path, "Path to the peer server TLS cert file."),
+    flag!(Security, Str, "peer-key-file", "", peer_key_file = p_opt_path, "Path to the peer server TLS key file."),
+    flag!(Security, Bool, "peer-client-cert-auth", "false", peer_client_cert_auth = p_bool, "Require and verify peer client certificates."),
+    flag!(Security, Str, "peer-client-cert-file", "", peer_client_cert_file = p_opt_path, "Certificate presented to other peers (default: --peer-cert-file)."),
+    flag!(Security, Str, "peer-client-key-file", "", peer_client_key_file = p_opt_path, "Key used towards other peers (default: --peer-key-file)."),
+    flag!(Security, Str, "peer-trusted-ca-file", "", peer_trusted_ca_file = p_opt_path, "Path to the peer server TLS trusted CA file."),
+    flag!(Security, List, "peer-cert-allowed-cn", "", peer_cert_allowed_cn = p_list, "Comma-separated CNs allowed for peer TLS authentication."),
+    flag!(Security, List, "peer-cert-allowed-hostname", "", peer_cert_allowed_hostname = p_list, "Comma-separated SAN hostnames allowed for peer TLS authentication."),
+    flag!(Security, Bool, "peer-auto-tls", "false", peer_auto_tls = p_bool, "Peer TLS using self-generated certificates if no peer cert/key is given."),
+    flag!(Security, Int, "self-signed-cert-validity", "1", self_signed_cert_validity = p_u64, "Validity, in years, of the certificates generated by --auto-tls and --peer-auto-tls."),
+    flag!(Security, Str, "peer-crl-file", "", peer_crl_file = p_opt_path, "Path to the peer certificate revocation list file."),
+    flag!(Security, List, "cipher-suites", "", cipher_suites = p_list, "Comma-separated TLS cipher suites for client and peer connections (empty = library default)."),
     flag!(Security, List, "cors", "*", cors = p_cors, "Comma-separated origins allowed for CORS ('*' allows all).").refused("Capstan sends no CORS headers"),
     flag!(Security, List, "host-whitelist", "*", host_whitelist = p_host_whitelist, "Acceptable Host headers on plain-HTTP client requests (empty or '*' allows all).").refused("Host header checking is not implemented"),
-    flag!(Security, Choice, "tls-min-version", "TLS1.2", tls_min_version = p_tls_version, "Minimum TLS version: TLS1.2 or TLS1.3.").ignored(TLS_NOTE),
-    flag!(Security, Choice, "tls-max-version", "", tls_max_version = p_tls_version, "Maximum TLS version: TLS1.2 or TLS1.3 (empty = highest supported).").ignored(TLS_NOTE),
+    flag!(Security, Choice, "tls-min-version", "TLS1.2", tls_min_version = p_tls_version, "Minimum TLS version: TLS1.2 or TLS1.3."),
+    flag!(Security, Choice, "tls-max-version", "", tls_max_version = p_tls_version, "Maximum TLS version: TLS1.2 or TLS1.3 (empty = highest supported)."),
     // ----- Auth
     flag!(Auth, Str, "auth-token", "simple", auth_token = p_string, "Authentication token type and options: 'simple', or 'jwt,pub-key=...,priv-key=...,sign-method=...'.").refused("authentication is not implemented"),
     flag!(Auth, Int, "bcrypt-cost", "10", bcrypt_cost = p_u64, "bcrypt cost for hashing auth passwords (4 to 31).").ignored("authentication is not implemented, so no password is hashed"),
@@ -313,7 +314,7 @@ pub(super) static FLAGS: &[Flag] = &[
         set: set_metrics,
         support: Support::Honoured,
     }.ignored("Capstan exports the same metrics at either level"),
-    flag!(Profiling, List, "listen-metrics-urls", "", listen_metrics_urls = p_urls, "Extra URLs serving /metrics and /health (https uses the client TLS settings).").refused("separate metrics listeners are not implemented; /metrics is served on the client URLs"),
+    flag!(Profiling, List, "listen-metrics-urls", "", listen_metrics_urls = p_urls, "Extra URLs serving /metrics and /health (https uses the client TLS settings)."),
     // ----- Logging
     flag!(Logging, Choice, "logger", "zap", logger = p_logger, "Logger; only 'zap' (structured logging) is supported."),
     flag!(Logging, List, "log-outputs", "default", log_outputs = p_unique_strings, "Log destinations: 'default', 'stderr', 'stdout', 'systemd/journal' or file paths.").partial("default, stderr and stdout; files and systemd/journal are refused"),
@@ -350,8 +351,8 @@ pub(super) static FLAGS: &[Flag] = &[
     flag!(Experimental, Bool, "experimental-enable-lease-checkpoint", "false", experimental_enable_lease_checkpoint = p_bool, "Deprecated in etcd 3.6: use --feature-gates=LeaseCheckpoint=true.").refused("lease checkpoints are not implemented"),
     flag!(Experimental, Int, "experimental-compaction-batch-limit", "1000", experimental_compaction_batch_limit = p_i64, "Deprecated in etcd 3.6: use --compaction-batch-limit.").ignored("performance tuning of compaction"),
     flag!(Experimental, Int, "compaction-batch-limit", "1000", compaction_batch_limit = p_i64, "Maximum revisions deleted in each compaction batch.").ignored("performance tuning of compaction"),
-    flag!(Experimental, Bool, "experimental-peer-skip-client-san-verification", "false", experimental_peer_skip_client_san_verification = p_bool, "Deprecated in etcd 3.6: use --peer-skip-client-san-verification.").ignored(TLS_NOTE),
-    flag!(Experimental, Bool, "peer-skip-client-san-verification", "false", peer_skip_client_san_verification = p_bool, "Skip verifying the SAN of peer client certificates.").ignored(TLS_NOTE),
+    flag!(Experimental, Bool, "experimental-peer-skip-client-san-verification", "false", experimental_peer_skip_client_san_verification = p_bool, "Deprecated in etcd 3.6: use --peer-skip-client-san-verification."),
+    flag!(Experimental, Bool, "peer-skip-client-san-verification", "false", peer_skip_client_san_verification = p_bool, "Skip verifying the SAN of peer client certificates."),
     flag!(Experimental, Dur, "experimental-watch-progress-notify-interval", "10m", experimental_watch_progress_notify_interval = p_duration, "Deprecated in etcd 3.6: use --watch-progress-notify-interval."),
     flag!(Experimental, Dur, "watch-progress-notify-interval", "10m", watch_progress_notify_interval = p_duration, "Interval of periodic watch progress notifications."),
     flag!(Experimental, Dur, "experimental-warning-apply-duration", "100ms", experimental_warning_apply_duration = p_duration, "Deprecated in etcd 3.6: use --warning-apply-duration.").ignored("a logging threshold; slow applies are not logged"),
@@ -406,8 +407,8 @@ pub(super) static FLAGS: &[Flag] = &[
     ignored!("test.coverprofile"),
     ignored!("test.outputdir"),
     // ----- Keys of etcd's nested config-file sections that have no flag
-    file_only!(List, "client-transport-security.allowed-cn", client_cert_allowed_cn = p_list).ignored(TLS_NOTE),
-    file_only!(Bool, "client-transport-security.skip-client-san-verification", client_skip_client_san_verification = p_bool).ignored(TLS_NOTE),
+    file_only!(List, "client-transport-security.allowed-cn", client_cert_allowed_cn = p_list),
+    file_only!(Bool, "client-transport-security.skip-client-san-verification", client_skip_client_san_verification = p_bool).ignored("etcd checks connecting addresses against certificates on the peer listener only; on the client listener this has no effect in etcd either"),
     file_only!(Str, "discovery-config.client.secure.server-name", discovery_server_name = p_opt_string).refused(DISCOVERY_NOTE),
     file_only!(Int, "discovery-config.client.max-request-bytes", discovery_max_request_bytes = p_i64).refused(DISCOVERY_NOTE),
     file_only!(Int, "discovery-config.client.max-recv-bytes", discovery_max_recv_bytes = p_i64).refused(DISCOVERY_NOTE),

@@ -349,34 +349,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
     }
 }
 
-/// A TCP listener whose connections are wrapped in [`AuthorityFix`].
-pub struct FixingListener(pub tokio::net::TcpListener);
+/// A listener whose connections are wrapped in [`AuthorityFix`].
+pub struct FixingListener<L>(pub L);
 
-impl axum::serve::Listener for FixingListener {
-    type Io = AuthorityFix<tokio::net::TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        let _ = stream.set_nodelay(true);
-        (AuthorityFix::new(stream), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-/// A unix-socket listener whose connections are wrapped in [`AuthorityFix`]
-/// (`unix://` client URLs).
-pub struct FixingUnixListener(pub tokio::net::UnixListener);
-
-impl axum::serve::Listener for FixingUnixListener {
-    type Io = AuthorityFix<tokio::net::UnixStream>;
-    type Addr = tokio::net::unix::SocketAddr;
+impl<L> axum::serve::Listener for FixingListener<L>
+where
+    L: axum::serve::Listener,
+{
+    type Io = AuthorityFix<L::Io>;
+    type Addr = L::Addr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        let (stream, addr) = self.0.accept().await;
         (AuthorityFix::new(stream), addr)
     }
 

@@ -131,6 +131,11 @@ pub fn router(server: Arc<Server>, metrics: Arc<Metrics>) -> Router {
     router_for(server, metrics)
 }
 
+/// The endpoints of `--listen-metrics-urls`: see [`metrics_router_for`].
+pub fn metrics_router(server: Arc<Server>, metrics: Arc<Metrics>) -> Router {
+    metrics_router_for(server, metrics)
+}
+
 /// [`router`] over any [`HealthSource`].
 pub fn router_for<S: HealthSource>(source: Arc<S>, metrics: Arc<Metrics>) -> Router {
     metrics_router_for(source.clone(), metrics.clone())

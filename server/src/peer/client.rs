@@ -14,6 +14,7 @@ use tonic::{Code, Status};
 
 use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH_CODE, ERROR_CODE_HEADER, MEMBER_ID_HEADER, REMOVED_CODE};
 use crate::membership::MemberTable;
+use crate::tls::PeerDialer;
 
 /// Why a call to a peer failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -54,6 +55,8 @@ pub struct PeerClients {
     /// 0 until known (a member joining an existing cluster learns it first).
     cluster_id: AtomicU64,
     members: Arc<MemberTable>,
+    /// Dials plain `http://` or TLS `https://` peer URLs.
+    dialer: PeerDialer,
     channels: Mutex<HashMap<String, Channel>>,
     /// Since when each peer has answered every Raft message without a
     /// transport failure (etcd's transport `ActiveSince`); absent while it
@@ -65,11 +68,12 @@ pub struct PeerClients {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl PeerClients {
-    pub fn new(local_id: u64, cluster_id: u64, members: Arc<MemberTable>) -> Arc<Self> {
+    pub fn new(local_id: u64, cluster_id: u64, members: Arc<MemberTable>, dialer: PeerDialer) -> Arc<Self> {
         Arc::new(Self {
             local_id,
             cluster_id: AtomicU64::new(cluster_id),
             members,
+            dialer,
             channels: Mutex::default(),
             active_since: Mutex::default(),
         })
@@ -89,7 +93,7 @@ impl PeerClients {
             .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true)
             .http2_adaptive_window(true);
-        let ch = endpoint.connect_lazy();
+        let ch = endpoint.connect_with_connector_lazy(self.dialer.clone());
         channels.insert(url.to_string(), ch.clone());
         Ok(wrap(ch))
     }
@@ -194,7 +198,7 @@ mod tests {
     #[test]
     fn refusals_are_typed_by_their_code() {
         let members = Arc::new(MemberTable::new(1));
-        let peers = PeerClients::new(1, 0x1c, members.clone());
+        let peers = PeerClients::new(1, 0x1c, members.clone(), PeerDialer::plain());
         let removed = members.watch_self_removed();
 
         let e = peers.error("http://p", Status::permission_denied(REMOVED_TEXT));

@@ -172,7 +172,7 @@ mod tests {
     impl Follower {
         fn new(urls: Vec<String>) -> Self {
             Self {
-                peers: PeerClients::new(1, 0x1c, Arc::new(MemberTable::new(1))),
+                peers: PeerClients::new(1, 0x1c, Arc::new(MemberTable::new(1)), crate::tls::PeerDialer::plain()),
                 urls,
                 forwards: AtomicUsize::new(0),
             }

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -36,6 +38,8 @@ pub struct Slot {
     pub data_dir: PathBuf,
     /// Extra configuration lines (YAML) for this member.
     pub extra: String,
+    /// `http` or `https` (peer TLS, see [`Cluster::with_peer_tls`]).
+    pub peer_scheme: &'static str,
     /// Listeners bound and not yet handed to a member.
     listeners: Option<(TcpListener, TcpListener)>,
     running: Option<Running>,
@@ -56,6 +60,7 @@ impl Slot {
             peer: peer.local_addr().unwrap(),
             data_dir,
             extra: String::new(),
+            peer_scheme: "http",
             listeners: Some((client, peer)),
             running: None,
         }
@@ -66,7 +71,7 @@ impl Slot {
     }
 
     pub fn peer_url(&self) -> String {
-        format!("http://{}", self.peer)
+        format!("{}://{}", self.peer_scheme, self.peer)
     }
 
     pub fn is_running(&self) -> bool {
@@ -78,6 +83,8 @@ pub struct Cluster {
     pub slots: Vec<Slot>,
     pub token: String,
     _dir: tempfile::TempDir,
+    /// Certificates of a peer-TLS cluster.
+    _certs: Option<tls::PeerCerts>,
 }
 
 impl Cluster {
@@ -88,15 +95,31 @@ impl Cluster {
 
     /// [`Cluster::new`] with extra YAML configuration for every member.
     pub async fn with_config(size: usize, extra: &str) -> Self {
+        Self::start_new(size, extra, None).await
+    }
+
+    /// [`Cluster::new`] with mutual TLS between the members (`https://`
+    /// peer URLs, certificates from a CA made for the test); clients stay
+    /// on plain `http://`.
+    pub async fn with_peer_tls(size: usize) -> Self {
+        let certs = tls::PeerCerts::new();
+        let extra = certs.yaml.clone();
+        Self::start_new(size, &extra, Some(certs)).await
+    }
+
+    async fn start_new(size: usize, extra: &str, certs: Option<tls::PeerCerts>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut slots = Vec::new();
         for i in 0..size {
             let name = format!("m{i}");
             let mut slot = Slot::bind(name.clone(), dir.path().join(&name)).await;
             slot.extra = extra.to_string();
+            if certs.is_some() {
+                slot.peer_scheme = "https";
+            }
             slots.push(slot);
         }
-        let mut cluster = Cluster { slots, token: format!("harness-{}", std::process::id()), _dir: dir };
+        let mut cluster = Cluster { slots, token: format!("harness-{}", std::process::id()), _dir: dir, _certs: certs };
         let initial = cluster.initial_cluster(size);
         for i in 0..size {
             cluster.start_with(i, &initial, "new");
@@ -132,7 +155,8 @@ impl Cluster {
         let slot = &mut self.slots[i];
         assert!(slot.running.is_none(), "{} is already running", slot.name);
         let (client, peer) = slot.listeners.take().expect("listeners bound");
-        let listeners = capstan::Listeners { client: vec![client], peer: vec![peer], client_unix: Vec::new() };
+        let listeners =
+            capstan::Listeners { client: vec![client], peer: vec![peer], client_unix: Vec::new(), metrics: Vec::new() };
         let (stop, shutdown) = watch::channel(false);
         let task = tokio::spawn(capstan::run(config, listeners, shutdown));
         slot.running = Some(Running { stop, task });
@@ -166,6 +190,7 @@ impl Cluster {
         let dir = self._dir.path().join(&name);
         let mut slot = Slot::bind(name, dir).await;
         slot.extra = self.slots[0].extra.clone();
+        slot.peer_scheme = self.slots[0].peer_scheme;
         self.slots.push(slot);
         i
     }
