@@ -91,16 +91,16 @@ impl Names {
     }
 
     /// Every DNS name a member pod can be reached by: full, `cluster.local`
-    /// and the short forms a pod in the same namespace may use.
-    fn pod_dns_names(&self) -> impl Iterator<Item = String> + '_ {
+    /// and, with `short`, the forms a pod in the same namespace may use.
+    fn pod_dns_names(&self, short: bool) -> impl Iterator<Item = String> + '_ {
         (0..MAX_REPLICAS as u32).flat_map(move |i| {
             let base = format!("{}.{}", self.member(i), self.peer_service());
-            [
-                format!("{base}.{}.svc", self.namespace),
-                format!("{base}.{}.svc.cluster.local", self.namespace),
-                format!("{base}.{}", self.namespace),
-                base,
-            ]
+            let mut names =
+                vec![format!("{base}.{}.svc", self.namespace), format!("{base}.{}.svc.cluster.local", self.namespace)];
+            if short {
+                names.extend([format!("{base}.{}", self.namespace), base]);
+            }
+            names
         })
     }
 
@@ -111,7 +111,7 @@ impl Names {
         let mut ips = BTreeSet::new();
         match purpose {
             Purpose::Server => {
-                dns.extend(self.pod_dns_names());
+                dns.extend(self.pod_dns_names(true));
                 let svc = self.client_service();
                 dns.extend([
                     svc.clone(),
@@ -122,8 +122,12 @@ impl Names {
                 ]);
                 ips = loopback;
             }
+            // Peers dial the advertised (full) names only. A member checks a
+            // connecting peer's address against each DNS name of its
+            // certificate with a lookup, as etcd does, so every extra name
+            // costs lookups on every peer handshake.
             Purpose::Peer => {
-                dns.extend(self.pod_dns_names());
+                dns.extend(self.pod_dns_names(false));
                 dns.insert("localhost".into());
                 ips = loopback;
             }
@@ -259,6 +263,12 @@ mod tests {
         assert!(server.ip_addresses.contains(&"127.0.0.1".parse::<IpAddr>().unwrap()));
         let peer = n.leaf_spec(Purpose::Peer);
         assert!(peer.dns_names.contains("demo-4.demo-peers.ns.svc"));
+        assert!(peer.dns_names.contains("demo-4.demo-peers.ns.svc.cluster.local"));
+        assert!(
+            !peer.dns_names.contains("demo-4.demo-peers"),
+            "no short forms: each name costs a lookup per peer handshake"
+        );
+        assert_eq!(peer.dns_names.len(), 2 * MAX_REPLICAS as usize + 1);
         assert!(!peer.dns_names.contains("demo.ns.svc"), "peers are not reached through the client Service");
         let client = n.leaf_spec(Purpose::Client);
         assert_eq!((client.common_name.as_str(), client.dns_names.len()), ("root", 0));
