@@ -13,8 +13,9 @@
 #   runs through a forced renewal of every leaf (capstan.dev/renew-certs) until every
 #   member serves the new server and peer certificates, and through a full CA rotation
 #   (capstan.dev/rotate-ca, rotationSettle 5s): Trusting -> Reissuing -> Dropping -> Idle,
-#   after which every member serves certificates of the new CA and the bundles hold only
-#   it; no request of the loop may fail, and no member restarts.
+#   with the operator killed -9 in phase Reissuing (its successor resumes from the CA
+#   Secret), after which every member serves certificates of the new CA and the bundles
+#   hold only it; no request of the loop may fail, and no member restarts.
 # Skipped (77) when the server binary does not serve TLS (https URLs or
 # listen-metrics-urls refused), and without root/ip (network namespaces).
 # Knobs: CAPSTAN_OPERATOR_BIN, KUBE_BIN_DIR, OPT_ROTATE=0 (skip the CA rotation) or
@@ -128,10 +129,15 @@ kcheck "namespaces" create namespace capstan-system
 kcheck "test namespace" create namespace "$NS"
 OPCFG=$(kube_user_kubeconfig operator capstan-operator) || { cap_fail "operator certificate"; cap_finish; }
 cap_check "the chart's RBAC bound to the operator's user" cap_quiet kube_operator_rbac capstan-operator capstan-system
-port=$(python3 "$CAP_LIB_DIR/freeport.py" 1 127.1.0.4 | head -n 1)
-CAP_ENV=(KUBECONFIG="$OPCFG" RUST_BACKTRACE=1)
-cap_spawn op "127.1.0.4:$port" "$CAPSTAN_OPERATOR_BIN" --metrics-addr "127.1.0.4:$port" \
-  --lease-namespace capstan-system --identity op --log-level "info,capstan_operator=debug" --log-format json
+OP_N=0 OP=
+op_start() { # a new operator process (new identity, as a new pod would have)
+  OP_N=$((OP_N + 1)) OP=op$OP_N
+  local port; port=$(python3 "$CAP_LIB_DIR/freeport.py" 1 127.1.0.4 | head -n 1)
+  CAP_ENV=(KUBECONFIG="$OPCFG" RUST_BACKTRACE=1)
+  cap_spawn "$OP" "127.1.0.4:$port" "$CAPSTAN_OPERATOR_BIN" --metrics-addr "127.1.0.4:$port" \
+    --lease-namespace capstan-system --identity "$OP" --log-level "info,capstan_operator=debug" --log-format json
+}
+op_start
 mkdir -p "$CAP_TMP/pods" "$CAP_TMP/volumes"
 FAKE_KUBELET_SECRET_SYNC=1 python3 "$CAP_LIB_DIR/fake-kubelet.py" "$KUBECTL" "$KCFG" "$NS" "$CLUSTER" "$CAPSTAN_BIN" \
   "$CAP_TMP/volumes" "$CAP_TMP/pods" 1100 >"$CAP_TMP/kubelet.log" 2>&1 &
@@ -176,7 +182,7 @@ settled() {
 dump() {
   cap_say "members: $(members); $(conds); tls: $(ec_status 'json.dumps({k: v for k, v in d["status"].get("tls", {}).items() if k.startswith("rotation")})')"
   tail -n 10 "$CAP_TMP/kubelet.log" | sed 's/^/  kubelet| /'
-  grep -E '"level":"(WARN|ERROR)"' "${CAP_LOG[op]}" | tail -n 5 | cut -c1-300 | sed 's/^/  operator| /'
+  grep -E '"level":"(WARN|ERROR)"' "${CAP_LOG[$OP]}" | tail -n 5 | cut -c1-300 | sed 's/^/  operator| /'
 }
 
 cat >"$CAP_TMP/demo.yaml" <<EOF
@@ -263,6 +269,13 @@ mkdir -p "$OLD_CLIENT" && cp "$CLI/tls.crt" "$CLI/tls.key" "$OLD_CLIENT/"
 T0=$SECONDS
 OLD_CA=$(k get secret "$CLUSTER-ca" -n "$NS" -o 'jsonpath={.data.tls\.crt}')
 kcheck "annotate capstan.dev/rotate-ca" annotate ec "$CLUSTER" -n "$NS" capstan.dev/rotate-ca="$(date -u +%FT%TZ)"
+# The operator is killed -9 in the middle of the rotation (phase Reissuing, recorded in
+# the CA Secret); its successor (after the 15 s Lease) must resume, not restart.
+reissuing() { [ "$(kjp '{.metadata.annotations.capstan\.dev/ca-rotation-phase}' secret "$CLUSTER-ca" -n "$NS")" = Reissuing ]; }
+kawait "rotation reaches phase Reissuing" 120 reissuing || dump
+cap_stop "$OP" KILL 1
+cap_say "--- killed operator $OP (-9) in phase Reissuing; starting another"
+op_start
 PHASES=
 phase_seen() { # record every phase the status passes through; true once back to Idle after a rotation
   local p; p=$(ec_status 'd["status"]["tls"]["rotationPhase"]')
@@ -272,7 +285,7 @@ phase_seen() { # record every phase the status passes through; true once back to
 kawait "CA rotation completes (Event CARotationComplete)" 300 phase_seen || dump
 cap_say "CA rotation in $((SECONDS - T0)) s; phases seen in status:$PHASES"
 events=$(k get events.events.k8s.io -n "$NS" -o json | jq_py '" ".join(e["reason"] for e in sorted(d["items"], key=lambda e: e.get("eventTime") or e["metadata"]["creationTimestamp"]) if e.get("reason","").startswith("CARotation"))')
-cap_expect "rotation Events in order" "CARotationTrusting CARotationReissuing CARotationDropping CARotationComplete" "$events"
+cap_expect "rotation Events in order, each once (the successor resumed in phase Reissuing)" "CARotationTrusting CARotationReissuing CARotationDropping CARotationComplete" "$events"
 NEW_CA=$(k get secret "$CLUSTER-ca" -n "$NS" -o 'jsonpath={.data.tls\.crt}')
 cap_check "the CA changed" test "$OLD_CA" != "$NEW_CA"
 refresh_client
@@ -298,7 +311,7 @@ cap_expect "no request failed through renewal and CA rotation" 0 "$n_fail"
 cap_check "the load loop made requests throughout (> 10)" test "$n_ok" -gt 10
 cap_expect "no member restarted" "$R0" "$(restarts)"
 [ "${OPT_ROTATE:-1}" = hold ] || kawait "settled again (Idle, Issued)" 60 settled 3 || dump
-n_err=$(grep -c '"level":"ERROR"' "${CAP_LOG[op]}" || true)
+n_err=$(for ((i = 1; i <= OP_N; i++)); do cat "${CAP_LOG[op$i]}"; done | grep -c '"level":"ERROR"' || true)
 cap_say "operator log: $n_err ERROR line(s)"
-cap_stop op TERM 20
+cap_stop "$OP" TERM 20
 cap_finish
