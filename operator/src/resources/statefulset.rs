@@ -15,7 +15,11 @@
 //! * Every pod reads `/etc/capstan/$(POD_NAME).yaml` (see `config.rs`).
 //! * Probes: `/readyz` gates the client Service; `/livez` restarts a wedged
 //!   process; a startup probe gives a member catching up from a large snapshot
-//!   minutes before liveness counts.
+//!   minutes before liveness counts. With TLS they go to the plain metrics
+//!   listener (port `metrics`), since kubelet presents no client certificate.
+//! * With TLS, the server and peer Secrets are mounted read-only (see
+//!   `tls.rs`); a renewed certificate reaches the files without a restart,
+//!   and the pod template does not change, so nothing is rolled.
 //! * Non-root, read-only root filesystem, no capabilities; `fsGroup` makes the
 //!   claim writable by that user.
 
