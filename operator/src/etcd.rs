@@ -15,7 +15,7 @@ use capstan_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use capstan_proto::etcdserverpb::{
     Member, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest, StatusRequest,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// Errors of the etcd client, with etcd's error texts recognised where the
 /// operator reacts to them differently.
@@ -114,17 +114,30 @@ impl MemberHealth {
     }
 }
 
+/// TLS material for talking to a TLS cluster: the CA bundle to verify
+/// members with and, with client certificate auth, the operator's own
+/// certificate. Read from the cluster's Secrets at every reconcile, so a
+/// renewed client certificate or a rotated CA is used at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientTls {
+    /// Trusted CAs (PEM, several allowed).
+    pub ca_pem: String,
+    /// Client certificate and key (PEM), if any.
+    pub identity: Option<(String, String)>,
+}
+
 /// The client; cheap to clone, opens a connection per call (the operator
 /// makes a handful of calls per reconcile, so pooling would buy nothing and
 /// cost stale connections to replaced pods).
 #[derive(Clone, Debug)]
 pub struct EtcdClient {
     timeout: Duration,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Default for EtcdClient {
     fn default() -> Self {
-        EtcdClient { timeout: Duration::from_secs(5) }
+        EtcdClient { timeout: Duration::from_secs(5), tls: None }
     }
 }
 
@@ -135,13 +148,34 @@ fn message_is(status: &tonic::Status, text: &str) -> bool {
 impl EtcdClient {
     /// A client whose every call (connect + RPC) is bounded by `timeout`.
     pub fn new(timeout: Duration) -> EtcdClient {
-        EtcdClient { timeout }
+        EtcdClient { timeout, tls: None }
+    }
+
+    /// The same client speaking TLS with `tls` to `https://` endpoints (the
+    /// server name checked is the endpoint's host, which the member
+    /// certificates name), or plain text with `None`.
+    pub fn with_tls(&self, tls: Option<&ClientTls>) -> EtcdClient {
+        let tls = tls.map(|t| {
+            let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&t.ca_pem)).assume_http2(true);
+            if let Some((cert, key)) = &t.identity {
+                config = config.identity(Identity::from_pem(cert, key));
+            }
+            config
+        });
+        EtcdClient { timeout: self.timeout, tls }
     }
 
     async fn channel(&self, endpoint: &str) -> Result<Channel, EtcdError> {
-        Endpoint::from_shared(endpoint.to_string())
-            .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?
-            .connect_timeout(self.timeout)
+        let mut ep = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?;
+        if let Some(tls) = &self.tls
+            && endpoint.starts_with("https://")
+        {
+            ep = ep
+                .tls_config(tls.clone())
+                .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.to_string(), source })?;
+        }
+        ep.connect_timeout(self.timeout)
             .timeout(self.timeout)
             .connect()
             .await
@@ -281,6 +315,89 @@ mod tests {
         assert!(matches!(err, EtcdError::NoEndpoints("MemberList")));
         let err = client.status("not a url").await.unwrap_err();
         assert!(matches!(err, EtcdError::Endpoint { .. } | EtcdError::Connect { .. }), "{err}");
+    }
+
+    /// A Cluster service that answers MemberList only, served over TLS.
+    struct FakeCluster;
+
+    #[tonic::async_trait]
+    impl capstan_proto::etcdserverpb::cluster_server::Cluster for FakeCluster {
+        async fn member_add(
+            &self,
+            _: tonic::Request<MemberAddRequest>,
+        ) -> Result<tonic::Response<capstan_proto::etcdserverpb::MemberAddResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("test"))
+        }
+        async fn member_remove(
+            &self,
+            _: tonic::Request<MemberRemoveRequest>,
+        ) -> Result<tonic::Response<capstan_proto::etcdserverpb::MemberRemoveResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("test"))
+        }
+        async fn member_update(
+            &self,
+            _: tonic::Request<capstan_proto::etcdserverpb::MemberUpdateRequest>,
+        ) -> Result<tonic::Response<capstan_proto::etcdserverpb::MemberUpdateResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("test"))
+        }
+        async fn member_list(
+            &self,
+            _: tonic::Request<MemberListRequest>,
+        ) -> Result<tonic::Response<capstan_proto::etcdserverpb::MemberListResponse>, tonic::Status> {
+            let header = capstan_proto::etcdserverpb::ResponseHeader { cluster_id: 42, ..Default::default() };
+            Ok(tonic::Response::new(capstan_proto::etcdserverpb::MemberListResponse {
+                header: Some(header),
+                ..Default::default()
+            }))
+        }
+        async fn member_promote(
+            &self,
+            _: tonic::Request<MemberPromoteRequest>,
+        ) -> Result<tonic::Response<capstan_proto::etcdserverpb::MemberPromoteResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("test"))
+        }
+    }
+
+    /// The operator's client against a gRPC server requiring client
+    /// certificates: the right CA bundle (holding two CAs, as during a
+    /// rotation) and client certificate work; a missing client certificate
+    /// or a foreign CA does not.
+    #[tokio::test]
+    async fn member_list_over_mutual_tls() {
+        use crate::tls::pki::tests::{DAY, spec};
+        use crate::tls::pki::{Purpose, issue, new_ca};
+        use tonic::transport::{Server, ServerTlsConfig};
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let ca = new_ca("ca", now - 60, now + DAY).unwrap();
+        let other = new_ca("other", now - 60, now + DAY).unwrap();
+        let server = issue(&ca, &spec(Purpose::Server), now - 60, now + DAY).unwrap();
+        let client = issue(&ca, &spec(Purpose::Client), now - 60, now + DAY).unwrap();
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&server.cert_pem, &server.key_pem))
+            .client_ca_root(Certificate::from_pem(&ca.cert_pem));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(
+            Server::builder()
+                .tls_config(tls)
+                .unwrap()
+                .add_service(capstan_proto::etcdserverpb::cluster_server::ClusterServer::new(FakeCluster))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        // `localhost` is one of the certificate's names; 127.0.0.1 too.
+        let endpoints = [format!("https://localhost:{port}")];
+        let base = EtcdClient::new(Duration::from_secs(3));
+        let good = ClientTls {
+            ca_pem: format!("{}{}", other.cert_pem, ca.cert_pem),
+            identity: Some((client.cert_pem.clone(), client.key_pem.clone())),
+        };
+        let list = base.with_tls(Some(&good)).member_list(&endpoints).await.unwrap();
+        assert_eq!(list.cluster_id, 42);
+        let anonymous = ClientTls { identity: None, ..good.clone() };
+        assert!(base.with_tls(Some(&anonymous)).member_list(&endpoints).await.is_err());
+        let foreign = ClientTls { ca_pem: other.cert_pem.clone(), ..good.clone() };
+        assert!(base.with_tls(Some(&foreign)).member_list(&endpoints).await.is_err());
+        assert!(base.member_list(&endpoints).await.is_err(), "no TLS configured");
     }
 
     #[test]

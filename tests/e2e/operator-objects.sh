@@ -13,6 +13,13 @@
 #   and the status says so (not Available, Bootstrapping); /healthz and /metrics answer;
 #   a second operator stays standby and takes over when the leader is killed -9;
 #   deleting the resources lets the garbage collector remove every owned object.
+#   TLS (examples/etcdcluster-tls.yaml, mode auto): the CA, server, peer and client Secrets
+#   checked with openssl (chain, purposes, SANs, EKUs, key match, validity); the config
+#   files' https URLs and TLS sections; Secret volumes and metrics-port probes;
+#   status.tls and CertificatesReady; capstan.dev/renew-certs re-issues every leaf once;
+#   capstan.dev/rotate-ca adds a new CA to every bundle and holds there while no member
+#   can be checked; switching TLS on/off or its mode is refused; mode secrets reports
+#   missing Secrets, then picks them up through the Secret watch.
 # Membership against real members: tests/e2e/operator-membership.sh.
 # Environment: CAPSTAN_OPERATOR_BIN (default $CARGO_TARGET_DIR/debug/capstan-operator),
 #   KUBE_BIN_DIR (prebuilt Kubernetes binaries; else tests/kube/build-kube.sh builds them).
@@ -246,6 +253,206 @@ cap_expect "operator 2 exits 0 on SIGTERM" 0 "${CAP_EXIT[op2]}"
 op_start op3
 kawait "a restarted operator gets the Lease at once (released on SIGTERM)" 10 holder_is op3
 cap_say "SIGTERM → new leader in $((SECONDS - T_TERM)) s"
+
+# --- TLS: mode auto -----------------------------------------------------------------------
+# The operator is the CA: four Secrets (CA, server, peer, client), checked with openssl as
+# a user would; the members' config files and the StatefulSet use them; status.tls and
+# CertificatesReady report them; renew-certs re-issues every leaf; rotate-ca starts the
+# first phase (new CA in every bundle) and, with no member to check (no kubelet), holds
+# there; adding or removing spec.tls, or changing its mode, is refused.
+kcheck "kubectl apply examples/etcdcluster-tls.yaml" apply -f "$ROOT/examples/etcdcluster-tls.yaml"
+tls_secrets() { k get secret tls-ca tls-server-tls tls-peer-tls tls-client-tls >/dev/null 2>&1; }
+kawait "tls: CA, server, peer and client Secrets created" 60 tls_secrets
+UID_TLS=$(kjp '{.metadata.uid}' ec tls)
+for s in tls-ca tls-server-tls tls-peer-tls tls-client-tls; do
+  kexpect "secret/$s: type kubernetes.io/tls, owned by the EtcdCluster" "kubernetes.io/tls EtcdCluster $UID_TLS" \
+    get secret "$s" -o 'jsonpath={.type} {.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].uid}'
+done
+PKI=$CAP_TMP/tls-pki
+mkdir -p "$PKI"
+# secret_file SECRET KEY FILE: one key of a Secret, decoded.
+secret_file() { k get secret "$1" -o json | python3 -c 'import base64,json,sys; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["data"][sys.argv[1]]))' "$2" >"$3"; }
+save_pki() { # PREFIX: the CA and the three leaves into $PKI/PREFIX-*
+  secret_file tls-ca tls.crt "$PKI/$1-ca.crt"
+  secret_file tls-ca ca.crt "$PKI/$1-bundle.crt"
+  for p in server peer client; do
+    secret_file "tls-$p-tls" tls.crt "$PKI/$1-$p.crt"
+    secret_file "tls-$p-tls" tls.key "$PKI/$1-$p.key"
+    secret_file "tls-$p-tls" ca.crt "$PKI/$1-$p-ca.crt"
+  done
+}
+save_pki a
+ossl() { openssl "$@" 2>&1; }
+verify() { openssl verify -purpose "$1" -CAfile "$2" "$3" >/dev/null 2>&1; }
+cap_expect "CA: self-signed CA (basicConstraints CA:TRUE, pathlen 0), ECDSA P-256" "CA:TRUE,pathlen:0 prime256v1" \
+  "$(ossl x509 -in "$PKI/a-ca.crt" -noout -ext basicConstraints | tail -n 1 | tr -d ' ') $(ossl x509 -in "$PKI/a-ca.crt" -noout -text | sed -n 's/.*ASN1 OID: //p')"
+cap_check "CA verifies against itself" verify any "$PKI/a-ca.crt" "$PKI/a-ca.crt"
+cap_expect "CA subject: O=capstan, OU=<namespace>/<name>, CN unique per CA" "capstan default/tls capstan-ca" \
+  "$(ossl x509 -in "$PKI/a-ca.crt" -noout -subject -nameopt multiline | sed -n 's/^ *\(organizationName\|organizationalUnitName\) *= *//p; s/^ *commonName *= *\(capstan-ca\) .*/\1/p' | paste -sd' ')"
+cap_check "server certificate verifies for sslserver against the CA" verify sslserver "$PKI/a-ca.crt" "$PKI/a-server.crt"
+cap_check "server certificate does not verify for sslclient (serverAuth only)" bash -c "! openssl verify -purpose sslclient -CAfile '$PKI/a-ca.crt' '$PKI/a-server.crt' >/dev/null 2>&1"
+cap_check "peer certificate verifies for sslserver" verify sslserver "$PKI/a-ca.crt" "$PKI/a-peer.crt"
+cap_check "peer certificate verifies for sslclient (serves and dials)" verify sslclient "$PKI/a-ca.crt" "$PKI/a-peer.crt"
+cap_check "client certificate verifies for sslclient" verify sslclient "$PKI/a-ca.crt" "$PKI/a-client.crt"
+cap_check "client certificate does not verify for sslserver" bash -c "! openssl verify -purpose sslserver -CAfile '$PKI/a-ca.crt' '$PKI/a-client.crt' >/dev/null 2>&1"
+eku() { ossl x509 -in "$1" -noout -ext extendedKeyUsage | tail -n 1 | sed 's/^ *//'; }
+cap_expect "EKUs: server / peer / client" "TLS Web Server Authentication|TLS Web Server Authentication, TLS Web Client Authentication|TLS Web Client Authentication" \
+  "$(eku "$PKI/a-server.crt")|$(eku "$PKI/a-peer.crt")|$(eku "$PKI/a-client.crt")"
+sans() { ossl x509 -in "$1" -noout -ext subjectAltName | tail -n +2 | tr -d ' ' | tr ',' '\n'; }
+has_sans() { # FILE SAN...: every SAN is in the certificate
+  local f=$1 s; shift
+  for s in "$@"; do grep -qxF "$s" <<<"$(sans "$f")" || { cap_say "  missing SAN $s in $f"; return 1; }; done
+}
+cap_check "server SANs: every pod (full, cluster.local, short), the client Service, localhost, loopback IPs" has_sans "$PKI/a-server.crt" \
+  DNS:tls-0.tls-peers.default.svc DNS:tls-2.tls-peers.default.svc.cluster.local DNS:tls-8.tls-peers.default.svc \
+  DNS:tls-1.tls-peers.default DNS:tls-1.tls-peers DNS:tls DNS:tls.default DNS:tls.default.svc DNS:tls.default.svc.cluster.local \
+  DNS:localhost IPAddress:127.0.0.1 IPAddress:0:0:0:0:0:0:0:1
+cap_check "peer SANs: every pod (full, cluster.local), localhost, 127.0.0.1" has_sans "$PKI/a-peer.crt" \
+  DNS:tls-0.tls-peers.default.svc DNS:tls-8.tls-peers.default.svc.cluster.local DNS:localhost IPAddress:127.0.0.1
+cap_expect "peer SANs: no client Service, no short forms (a member looks each name up per peer handshake)" "" \
+  "$(sans "$PKI/a-peer.crt" | grep -xE 'DNS:(tls\.default\.svc|tls-1\.tls-peers|tls-1\.tls-peers\.default)')"
+cap_expect "client certificate: CN root, no SANs" "root|" \
+  "$(ossl x509 -in "$PKI/a-client.crt" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p')|$(sans "$PKI/a-client.crt")"
+for p in server peer client; do
+  cap_expect "$p: the key is the certificate's" "$(ossl x509 -in "$PKI/a-$p.crt" -noout -pubkey)" "$(ossl pkey -in "$PKI/a-$p.key" -pubout)"
+  cap_check "$p: Secret's ca.crt is the CA bundle" cmp -s "$PKI/a-$p-ca.crt" "$PKI/a-bundle.crt"
+done
+days() { python3 -c 'import subprocess,sys,datetime
+def t(f, which):
+    out = subprocess.run(["openssl","x509","-in",f,"-noout","-"+which], capture_output=True, text=True).stdout.strip().split("=",1)[1]
+    return datetime.datetime.strptime(out, "%b %d %H:%M:%S %Y %Z")
+print(round((t(sys.argv[1],"enddate") - t(sys.argv[1],"startdate")).total_seconds() / 86400, 2))' "$1"; }
+cap_expect "validity: leaves 365 days (+5 min back-dating), CA 3650 days" "365.0 3650.0" "$(days "$PKI/a-server.crt") $(days "$PKI/a-ca.crt")"
+
+TCFG=$(k get cm tls-config -o json)
+tcfg() { python3 -c 'import json,sys,yaml; c=yaml.safe_load(json.load(sys.stdin)["data"]["tls-1.yaml"]); print(eval(sys.argv[1], {"c": c}))' "$1" <<<"$TCFG"; }
+cap_expect "tls-1.yaml: https listen, advertise and initial-cluster URLs" \
+  "https://0.0.0.0:2379 https://0.0.0.0:2380 https://tls-1.tls-peers.default.svc:2379 https://tls-1.tls-peers.default.svc:2380 https://tls-0.tls-peers.default.svc:2380" \
+  "$(tcfg 'c["listen-client-urls"]') $(tcfg 'c["listen-peer-urls"]') $(tcfg 'c["advertise-client-urls"]') $(tcfg 'c["initial-advertise-peer-urls"]') $(tcfg 'c["initial-cluster"].split(",")[0].split("=")[1]')"
+cap_expect "tls-1.yaml: client-transport-security (mounted files, client-cert-auth)" \
+  "/etc/capstan-tls/server/tls.crt /etc/capstan-tls/server/tls.key /etc/capstan-tls/server/ca.crt True" \
+  "$(tcfg 'c["client-transport-security"]["cert-file"]') $(tcfg 'c["client-transport-security"]["key-file"]') $(tcfg 'c["client-transport-security"]["trusted-ca-file"]') $(tcfg 'c["client-transport-security"]["client-cert-auth"]')"
+cap_expect "tls-1.yaml: peer-transport-security, plain metrics listener for probes" \
+  "/etc/capstan-tls/peer/tls.crt /etc/capstan-tls/peer/ca.crt True http://0.0.0.0:2381" \
+  "$(tcfg 'c["peer-transport-security"]["cert-file"]') $(tcfg 'c["peer-transport-security"]["trusted-ca-file"]') $(tcfg 'c["peer-transport-security"]["client-cert-auth"]') $(tcfg 'c["listen-metrics-urls"]')"
+TSTS=$(k get sts tls -o json)
+cap_expect "StatefulSet: server and peer Secrets mounted read-only (0440), no client Secret" \
+  "tls-server:tls-server-tls:288 tls-peer:tls-peer-tls:288 /etc/capstan-tls/server /etc/capstan-tls/peer" \
+  "$(jq_py '" ".join("%s:%s:%s" % (v["name"], v["secret"]["secretName"], v["secret"]["defaultMode"]) for v in d["spec"]["template"]["spec"]["volumes"] if "secret" in v)' <<<"$TSTS") $(jq_py '" ".join(m["mountPath"] for m in d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["name"].startswith("tls-"))' <<<"$TSTS")"
+cap_expect "StatefulSet: probes on the plain metrics port 2381" "metrics metrics 2381" \
+  "$(jq_py 'd["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"]' <<<"$TSTS") $(jq_py 'd["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"]' <<<"$TSTS") $(jq_py '[p["containerPort"] for p in d["spec"]["template"]["spec"]["containers"][0]["ports"] if p["name"]=="metrics"][0]' <<<"$TSTS")"
+
+tls_status() { k get ec tls -o json 2>/dev/null | jq_py "$1" 2>/dev/null; }
+CA_FP=$(openssl x509 -in "$PKI/a-ca.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+tls_reported() { [ "$(tls_status 'd["status"]["tls"]["ca"]["fingerprint"]')" = "$CA_FP" ]; }
+kawait "status.tls.ca.fingerprint is the CA's SHA-256 (openssl)" 30 tls_reported
+cap_expect "status.tls: mode, phase, one trusted CA, three leaves, earliest notAfter" \
+  "auto Idle 1 client,peer,server True" \
+  "$(tls_status 'd["status"]["tls"]["mode"]') $(tls_status 'd["status"]["tls"]["rotationPhase"]') $(tls_status 'len(d["status"]["tls"]["trustedCaFingerprints"])') $(tls_status '",".join(sorted(c["purpose"] for c in d["status"]["tls"]["certificates"]))') $(tls_status 'd["status"]["tls"]["notAfter"] == min(c["notAfter"] for c in d["status"]["tls"]["certificates"])')"
+cond_ok() { [ "$(tls_status '[c["status"] + "/" + c["reason"] for c in d["status"]["conditions"] if c["type"]=="CertificatesReady"][0]')" = "$1" ]; }
+kawait "condition CertificatesReady True/Issued" 30 cond_ok True/Issued
+serial() { openssl x509 -in "$1" -noout -serial | sed 's/.*=//'; }
+cap_expect "status.tls: the server certificate's serial" "$(serial "$PKI/a-server.crt" | tr 'A-F' 'a-f')" \
+  "$(tls_status '[c["serial"] for c in d["status"]["tls"]["certificates"] if c["purpose"]=="server"][0]' | tr -d ':' | tr 'A-F' 'a-f')"
+n_issued=$(k get events.events.k8s.io -o json | jq_py 'len([e for e in d["items"] if e.get("reason")=="CertificatesIssued" and e["regarding"]["name"]=="tls"])')
+cap_expect "one CertificatesIssued Event" 1 "$n_issued"
+
+# renew-certs: every leaf re-issued by the same CA, CA unchanged.
+kcheck "annotate capstan.dev/renew-certs" annotate ec tls capstan.dev/renew-certs=2026-12-01T00:00:00Z
+renewed() { secret_file tls-server-tls tls.crt "$PKI/r.crt" && [ "$(serial "$PKI/r.crt")" != "$(serial "$PKI/a-server.crt")" ]; }
+kawait "renew-certs: the server certificate is re-issued" 30 renewed
+sleep 2
+save_pki b
+for p in server peer client; do
+  cap_check "renew-certs: $p has a new serial and key" bash -c "[ '$(serial "$PKI/a-$p.crt")' != '$(serial "$PKI/b-$p.crt")' ] && ! cmp -s '$PKI/a-$p.key' '$PKI/b-$p.key'"
+  cap_check "renew-certs: new $p certificate verifies against the same CA" verify any "$PKI/a-ca.crt" "$PKI/b-$p.crt"
+done
+cap_check "renew-certs: the CA is unchanged" cmp -s "$PKI/a-ca.crt" "$PKI/b-ca.crt"
+cap_expect "renew-certs: recorded on each leaf Secret" "2026-12-01T00:00:00Z" \
+  "$(kjp '{.metadata.annotations.capstan\.dev/renew-certs-handled}' secret tls-peer-tls)"
+rotated_event() { [ "$(k get events.events.k8s.io -o json | jq_py 'len([e for e in d["items"] if e.get("reason")=="CertificatesRotated" and e["regarding"]["name"]=="tls"])')" -ge 1 ]; }
+kawait "a CertificatesRotated Event" 20 rotated_event
+sleep 12
+secret_file tls-server-tls tls.crt "$PKI/c-server.crt"
+cap_expect "renew-certs acts once: the server serial is still the renewed one" "$(serial "$PKI/b-server.crt")" "$(serial "$PKI/c-server.crt")"
+
+# rotate-ca: phase 1 (new CA in every bundle), then held: no member can be checked.
+kcheck "annotate capstan.dev/rotate-ca" annotate ec tls capstan.dev/rotate-ca=2026-12-02T00:00:00Z
+trusting() { [ "$(kjp '{.metadata.annotations.capstan\.dev/ca-rotation-phase}' secret tls-ca)" = Trusting ]; }
+kawait "rotate-ca: the CA Secret records phase Trusting" 30 trusting
+sleep 2
+save_pki d
+cap_check "phase 1: the old CA still signs" cmp -s "$PKI/a-ca.crt" "$PKI/d-ca.crt"
+secret_file tls-ca next.crt "$PKI/d-next.crt"
+cap_expect "phase 1: the bundle holds the old and the new CA" "2" "$(grep -c 'BEGIN CERTIFICATE' "$PKI/d-bundle.crt")"
+cap_check "phase 1: the new CA is in the bundle" bash -c "openssl verify -CAfile '$PKI/d-bundle.crt' '$PKI/d-next.crt' >/dev/null 2>&1"
+for p in server peer client; do
+  cap_check "phase 1: $p Secret's ca.crt is the two-CA bundle, its certificate unchanged" bash -c "cmp -s '$PKI/d-$p-ca.crt' '$PKI/d-bundle.crt' && cmp -s '$PKI/d-$p.crt' '$PKI/b-$p.crt'"
+done
+phase_event() { [ "$(k get events.events.k8s.io -o json | jq_py 'len([e for e in d["items"] if e.get("reason")=="CARotationTrusting" and e["regarding"]["name"]=="tls"])')" = 1 ]; }
+kawait "a CARotationTrusting Event" 20 phase_event
+rot_status() { [ "$(tls_status 'd["status"]["tls"]["rotationPhase"] + " " + str(len(d["status"]["tls"]["trustedCaFingerprints"]))')" = "Trusting 2" ]; }
+kawait "status.tls: phase Trusting, two trusted CAs" 30 rot_status
+kawait "condition CertificatesReady True/RotatingCA" 30 cond_ok True/RotatingCA
+waiting() { tls_status 'd["status"]["tls"].get("rotationWaitingFor", "")' | grep -q "$1"; }
+kawait "phase 1 waits for the settle period (2m by default)" 20 waiting "settle period"
+kcheck "shorten rotationSettle to 1s" patch ec tls --type=merge -p '{"spec":{"tls":{"auto":{"rotationSettle":"1s"}}}}'
+kawait "then it waits for members it cannot check (no member list without a kubelet)" 30 waiting "member list"
+sleep 3
+cap_expect "phase 1 holds: no member is known to trust the new CA" Trusting \
+  "$(kjp '{.metadata.annotations.capstan\.dev/ca-rotation-phase}' secret tls-ca)"
+
+cap_check "/metrics: certificates issued by purpose (2 server: issue + renewal)" grep -q '^capstan_operator_certificates_issued_total{purpose="server"} 2' <<<"$(get_http op3 /metrics)"
+cap_check "/metrics: CA rotation phases entered" grep -q '^capstan_operator_ca_rotation_phases_total{phase="Trusting"} 1' <<<"$(get_http op3 /metrics)"
+
+# Switching TLS on or off, or its mode, is refused by the schema.
+krefuse "CEL: spec.tls cannot be added to a plain cluster" 'spec.tls cannot be added to or removed' \
+  patch ec example --type=merge -p '{"spec":{"tls":{"mode":"auto"}}}'
+krefuse "CEL: spec.tls cannot be removed" 'spec.tls cannot be added to or removed' \
+  patch ec tls --type=json -p '[{"op":"remove","path":"/spec/tls"}]'
+krefuse "CEL: tls.mode cannot change" 'tls.mode cannot change' \
+  patch ec tls --type=merge -p '{"spec":{"tls":{"mode":"secrets","auto":null,"secrets":{"server":"a","peer":"b","client":"c"}}}}'
+krefuse "CEL: renewBefore shorter than validity" 'renewBefore must be shorter than validity' \
+  patch ec tls --type=merge -p '{"spec":{"tls":{"auto":{"validity":"24h"}}}}'
+
+# --- TLS: mode secrets --------------------------------------------------------------------
+# Secrets named in the spec (cert-manager's keys): missing -> not ready; created -> the
+# watch on TLS Secrets reconciles at once and the status reports them.
+cat >"$CAP_TMP/byo.yaml" <<'YAML'
+apiVersion: capstan.dev/v1alpha1
+kind: EtcdCluster
+metadata: {name: byo}
+spec:
+  replicas: 1
+  version: 0.1.0
+  storage: {emptyDir: true}
+  tls:
+    mode: secrets
+    secrets: {server: byo-server, peer: byo-peer, client: byo-client}
+YAML
+krefuse "CEL: mode secrets without a client Secret (client certificate auth on)" 'tls.secrets.client is required' \
+  apply -f - <<<"$(sed 's/, client: byo-client//' "$CAP_TMP/byo.yaml")"
+kcheck "create EtcdCluster byo (mode secrets, Secrets not there yet)" apply -f "$CAP_TMP/byo.yaml"
+byo_cond() { [ "$(k get ec byo -o json 2>/dev/null | jq_py '[c["status"] + "/" + c["reason"] for c in d["status"]["conditions"] if c["type"]=="CertificatesReady"][0]' 2>/dev/null)" = "$1" ]; }
+kawait "byo: CertificatesReady False/SecretInvalid while the Secrets are missing" 30 byo_cond False/SecretInvalid
+kexpect "byo: the StatefulSet mounts the named Secrets" "byo-server byo-peer" \
+  get sts byo -o 'jsonpath={.spec.template.spec.volumes[?(@.name=="tls-server")].secret.secretName} {.spec.template.spec.volumes[?(@.name=="tls-peer")].secret.secretName}'
+T_BYO=$SECONDS
+for p in server peer client; do
+  kcheck "create Secret byo-$p (tls.crt, tls.key, ca.crt)" create secret generic "byo-$p" --type=kubernetes.io/tls \
+    --from-file=tls.crt="$PKI/b-$p.crt" --from-file=tls.key="$PKI/b-$p.key" --from-file=ca.crt="$PKI/a-ca.crt"
+done
+kawait "byo: CertificatesReady True/SecretsValid (the Secret watch reconciles)" 30 byo_cond True/SecretsValid
+cap_say "byo: Secrets noticed $((SECONDS - T_BYO)) s after their creation (the requeue alone would take 10 s)"
+cap_expect "byo: status.tls reports the server certificate and the CA" \
+  "secrets $(serial "$PKI/b-server.crt" | tr 'A-F' 'a-f') $CA_FP" \
+  "$(k get ec byo -o json | jq_py '"%s %s %s" % (d["status"]["tls"]["mode"], [c["serial"] for c in d["status"]["tls"]["certificates"] if c["purpose"]=="server"][0].replace(":", "").lower(), d["status"]["tls"]["ca"]["fingerprint"])')"
+kcheck "delete EtcdCluster byo" delete ec byo --wait=true --timeout=60s
+cap_expect "byo: user Secrets are not garbage-collected (not owned)" "byo-client byo-peer byo-server" \
+  "$(k get secret byo-server byo-peer byo-client -o name | sed 's#secret/##' | sort | paste -sd' ')"
+kcheck "delete EtcdCluster tls" delete ec tls --wait=true --timeout=60s
+tls_gone() { [ -z "$(k get secret -l app.kubernetes.io/instance=tls -o name 2>/dev/null)" ]; }
+kawait "tls: the garbage collector removes the operator's four Secrets" 90 tls_gone
 
 # --- errors in the operator's log ---------------------------------------------------------
 for o in op1 op2 op3; do

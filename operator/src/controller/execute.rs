@@ -11,7 +11,7 @@ use serde_json::json;
 use super::observe::{MEMBER_ANNOTATION, World};
 use super::{Context, Error, apply_statefulset};
 use crate::crd::EtcdCluster;
-use crate::etcd::EtcdError;
+use crate::etcd::{EtcdClient, EtcdError};
 use crate::members::Step;
 use crate::resources::{FIELD_MANAGER, Names};
 
@@ -44,10 +44,16 @@ async fn event(ctx: &Context, ec: &EtcdCluster, type_: EventType, reason: &str, 
     }
 }
 
-/// Executes `step` for the cluster.
-pub async fn run(ctx: &Context, ec: &EtcdCluster, names: &Names, world: &World, step: &Step) -> Result<(), Error> {
+/// Executes `step` for the cluster, talking to its members with `etcd`.
+pub async fn run(
+    ctx: &Context,
+    etcd: &EtcdClient,
+    ec: &EtcdCluster,
+    names: &Names,
+    world: &World,
+    step: &Step,
+) -> Result<(), Error> {
     let endpoints = super::observe::endpoints(names, world.sts_replicas().max(1), world.list.as_ref());
-    let etcd = &ctx.etcd;
     let result: Result<(), Error> = match *step {
         Step::Wait(_) | Step::Done => return Ok(()),
         Step::AddLearner { ordinal } => match etcd.add_learner(&endpoints, &names.peer_url(ordinal)).await {

@@ -1,13 +1,16 @@
 //! The controller: watches `EtcdCluster`s and the objects they own, and for
 //! each one runs [`reconcile`]:
 //!
-//! 1. read the world (StatefulSet, member volumes, member list, health);
-//! 2. unless paused, server-side apply the owned objects built by
+//! 1. read the world (StatefulSet, member volumes, member list, health),
+//!    over TLS with the cluster's client certificate when it has TLS;
+//! 2. TLS (see [`tls`]): unless paused, issue, renew and rotate
+//!    certificates (mode `auto`), report them (both modes);
+//! 3. unless paused, server-side apply the owned objects built by
 //!    `resources` (field manager `capstan-operator`, forced, owner references
 //!    set so deleting the EtcdCluster garbage-collects them);
-//! 3. unless paused, plan one membership step and execute it, with an Event;
-//! 4. mark volumes with their member, write the status if it changed;
-//! 5. requeue: soon while a change is under way, slowly when settled.
+//! 4. unless paused, plan one membership step and execute it, with an Event;
+//! 5. mark volumes with their member, write the status if it changed;
+//! 6. requeue: soon while a change is under way, slowly when settled.
 //!
 //! No finalizer: everything the operator creates is owned through owner
 //! references and garbage-collected by Kubernetes, and nothing lives outside
@@ -15,13 +18,14 @@
 
 mod execute;
 pub mod observe;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -180,7 +184,9 @@ pub async fn reconcile(ec: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<Action
 
 async fn reconcile_inner(ec: &EtcdCluster, ctx: &Context) -> Result<Action, Error> {
     let names = Names::of(ec)?;
-    let world = observe::read(ctx, ec, &names).await?;
+    let material = tls::client_material(ctx, ec, &names).await?;
+    let etcd = ctx.etcd.with_tls(material.as_ref());
+    let world = observe::read(ctx, &etcd, ec, &names).await?;
     let desired = ec.spec.replicas.max(1) as u32;
     let previous = ec.status.clone().unwrap_or_default();
     let assessment = observe::assess(&names, desired, &world, &previous.members);
@@ -189,17 +195,27 @@ async fn reconcile_inner(ec: &EtcdCluster, ctx: &Context) -> Result<Action, Erro
     // it), or the founding size when creating it.
     let replicas = if world.statefulset.is_some() { world.sts_replicas() } else { desired };
     let mut step = None;
-    if !ec.spec.paused {
+    // A TLS switch is refused: nothing is changed (see `tls`).
+    let refused = tls::switch_refused(ec, &world);
+    let certs = match &refused {
+        None => tls::reconcile(ctx, ec, &names, &world, !ec.spec.paused).await?,
+        Some(why) => {
+            tracing::warn!(cluster = %names.cluster, namespace = %names.namespace, why, "TLS switch refused");
+            tls::Outcome { condition: Some(tls::refused_condition(why.clone())), ..tls::Outcome::default() }
+        }
+    };
+    if !ec.spec.paused && refused.is_none() {
         apply_all(ctx, ec, &names, &world, replicas).await?;
         if let Some(observed) = &assessment.observed {
             let next = plan(observed);
-            execute::run(ctx, ec, &names, &world, &next).await?;
+            execute::run(ctx, &etcd, ec, &names, &world, &next).await?;
             step = Some(next);
         }
     }
     execute::mark_volumes(ctx, ec, &names, &world, &assessment.marks).await?;
 
-    let status = build_status(ec, &names, &world, &assessment, step.as_ref(), &previous);
+    let mut status = build_status(ec, &names, &world, &assessment, step.as_ref(), &previous, certs.condition);
+    status.tls = certs.status.or_else(|| if refused.is_some() { previous.tls.clone() } else { None });
     if ec.status.as_ref() != Some(&status) {
         let api = Api::<EtcdCluster>::namespaced(ctx.client.clone(), &names.namespace);
         let body =
@@ -208,11 +224,14 @@ async fn reconcile_inner(ec: &EtcdCluster, ctx: &Context) -> Result<Action, Erro
             .await
             .map_err(Error::Kube)?;
     }
-    Ok(match step {
-        Some(Step::Done) => Action::requeue(Duration::from_secs(60)),
-        Some(Step::Wait(_)) | None => Action::requeue(Duration::from_secs(10)),
-        Some(_) => Action::requeue(Duration::from_secs(2)),
-    })
+    let after = match step {
+        Some(Step::Done) => Duration::from_secs(60),
+        Some(Step::Wait(_)) | None => Duration::from_secs(10),
+        Some(_) => Duration::from_secs(2),
+    };
+    // A CA rotation phase ends on a timer and on what members serve, which
+    // no watch reports: look again soon.
+    Ok(Action::requeue(if certs.rotating { after.min(Duration::from_secs(5)) } else { after }))
 }
 
 fn build_status(
@@ -222,6 +241,7 @@ fn build_status(
     a: &observe::Assessment,
     step: Option<&Step>,
     previous: &EtcdClusterStatus,
+    certificates: Option<status::Draft>,
 ) -> EtcdClusterStatus {
     let cluster_id = world.list.as_ref().map(|l| format!("{:x}", l.cluster_id)).or_else(|| previous.cluster_id.clone());
     let obs = status::Observation {
@@ -232,7 +252,8 @@ fn build_status(
         step,
         paused: ec.spec.paused,
     };
-    let drafts = status::drafts(&obs);
+    let mut drafts = status::drafts(&obs);
+    drafts.extend(certificates);
     let now = Time(Timestamp::now());
     let leader = a.members.iter().find(|m| m.leader);
     EtcdClusterStatus {
@@ -244,6 +265,7 @@ fn build_status(
         observed_generation: ec.metadata.generation,
         selector: Some(names.selector_string()),
         members: a.members.clone(),
+        tls: None,
     }
 }
 
@@ -278,7 +300,13 @@ pub async fn run(
     }
     let managed = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={FIELD_MANAGER}"));
     let pods = watcher::Config::default().labels("app.kubernetes.io/name=capstan");
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    let clusters = controller.store();
+    // TLS Secrets: the operator's own (mode auto) and those named in
+    // `spec.tls.secrets` (cert-manager writes this type). Watching only this
+    // type keeps the cache to certificates rather than every Secret.
+    let tls_secrets = watcher::Config::default().fields("type=kubernetes.io/tls");
+    controller
         .owns(owned::<StatefulSet>(&client, &namespace), managed.clone())
         .owns(owned::<Service>(&client, &namespace), managed.clone())
         .owns(owned::<ConfigMap>(&client, &namespace), managed.clone())
@@ -287,6 +315,9 @@ pub async fn run(
         // back to their cluster by the instance label.
         .watches(owned::<Pod>(&client, &namespace), pods.clone(), instance_ref)
         .watches(owned::<PersistentVolumeClaim>(&client, &namespace), pods, instance_ref)
+        .watches(owned::<Secret>(&client, &namespace), tls_secrets, move |secret: Secret| {
+            secret_users(&clusters.state(), &secret)
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -298,8 +329,70 @@ pub async fn run(
         .await;
 }
 
+/// The clusters a TLS Secret belongs to: its owner, or any cluster naming it
+/// in `spec.tls.secrets` in the same namespace.
+fn secret_users(
+    clusters: &[Arc<EtcdCluster>],
+    secret: &Secret,
+) -> Vec<kube::runtime::reflector::ObjectRef<EtcdCluster>> {
+    let meta = &secret.metadata;
+    let (Some(name), Some(ns)) = (meta.name.as_deref(), meta.namespace.as_deref()) else { return vec![] };
+    clusters
+        .iter()
+        .filter(|ec| ec.metadata.namespace.as_deref() == Some(ns))
+        .filter(|ec| {
+            let owned = meta.owner_references.iter().flatten().any(|o| Some(&o.uid) == ec.metadata.uid.as_ref());
+            let named = ec
+                .spec
+                .tls
+                .as_ref()
+                .and_then(|t| t.secrets.as_ref())
+                .is_some_and(|s| s.server == name || s.peer == name || s.client.as_deref() == Some(name));
+            owned || named
+        })
+        .map(|ec| kube::runtime::reflector::ObjectRef::from_obj(ec.as_ref()))
+        .collect()
+}
+
 fn instance_ref<K: Resource>(obj: K) -> Option<kube::runtime::reflector::ObjectRef<EtcdCluster>> {
     let meta = obj.meta();
     let name = meta.labels.as_ref()?.get("app.kubernetes.io/instance")?;
     Some(kube::runtime::reflector::ObjectRef::new(name).within(meta.namespace.as_deref()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::cluster;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    fn secret(name: &str, ns: &str, owner_uid: Option<&str>) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(ns.into()),
+                owner_references: owner_uid.map(|uid| {
+                    vec![OwnerReference { uid: uid.into(), kind: "EtcdCluster".into(), ..OwnerReference::default() }]
+                }),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn tls_secrets_map_to_their_owner_or_the_clusters_naming_them() {
+        let auto = Arc::new(cluster("version: 0.1.0\ntls: {mode: auto}\n"));
+        let mut byo = cluster("version: 0.1.0\ntls: {mode: secrets, secrets: {server: s, peer: p, client: c}}\n");
+        byo.metadata.name = Some("byo".into());
+        byo.metadata.uid = Some("u-2".into());
+        let byo = Arc::new(byo);
+        let clusters = [auto.clone(), byo.clone()];
+        let names = |s: &Secret| -> Vec<String> { secret_users(&clusters, s).into_iter().map(|r| r.name).collect() };
+        assert_eq!(names(&secret("demo-peer-tls", "ns", Some("u-1"))), ["demo"]);
+        assert_eq!(names(&secret("p", "ns", None)), ["byo"]);
+        assert_eq!(names(&secret("c", "ns", None)), ["byo"]);
+        assert!(names(&secret("p", "other", None)).is_empty(), "same name, other namespace");
+        assert!(names(&secret("unrelated", "ns", None)).is_empty());
+    }
 }

@@ -12,7 +12,7 @@ use kube::api::ListParams;
 
 use super::{Context, Error};
 use crate::crd::{EtcdCluster, MemberStatus};
-use crate::etcd::{MemberHealth, MemberList};
+use crate::etcd::{EtcdClient, MemberHealth, MemberList};
 use crate::members::{DataState, Observed, ObservedMember, data_state};
 use crate::resources::Names;
 
@@ -72,8 +72,8 @@ pub fn endpoints(names: &Names, ordinals: u32, list: Option<&MemberList>) -> Vec
     urls
 }
 
-/// Reads the world for one cluster.
-pub async fn read(ctx: &Context, ec: &EtcdCluster, names: &Names) -> Result<World, Error> {
+/// Reads the world for one cluster, talking to its members with `etcd`.
+pub async fn read(ctx: &Context, etcd: &EtcdClient, ec: &EtcdCluster, names: &Names) -> Result<World, Error> {
     let client = ctx.client.clone();
     let ns = names.namespace.as_str();
     let statefulset =
@@ -105,13 +105,13 @@ pub async fn read(ctx: &Context, ec: &EtcdCluster, names: &Names) -> Result<Worl
 
     let ordinals = world.sts_replicas().max(ec.spec.replicas.max(1) as u32);
     let urls = endpoints(names, ordinals, None);
-    world.list = ctx.etcd.member_list(&urls).await.ok();
+    world.list = etcd.member_list(&urls).await.ok();
     if let Some(list) = &world.list {
         let probes = list.members.iter().filter_map(|m| {
             let url = m.client_ur_ls.first().cloned().or_else(|| {
                 m.peer_ur_ls.iter().find_map(|u| names.ordinal_of_peer_url(u)).map(|i| names.client_url(i))
             })?;
-            let etcd = ctx.etcd.clone();
+            let etcd = etcd.clone();
             let id = m.id;
             Some(async move { (id, etcd.status(&url).await) })
         });

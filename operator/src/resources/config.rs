@@ -86,8 +86,12 @@ pub fn member_config(names: &Names, ec: &EtcdCluster, bootstrap: &Bootstrap, ord
 
     put("name", names.member(ordinal).into());
     put("data-dir", DATA_DIR.into());
-    put("listen-peer-urls", format!("http://0.0.0.0:{PEER_PORT}").into());
-    put("listen-client-urls", format!("http://0.0.0.0:{CLIENT_PORT}").into());
+    let scheme = names.scheme();
+    put("listen-peer-urls", format!("{scheme}://0.0.0.0:{PEER_PORT}").into());
+    put("listen-client-urls", format!("{scheme}://0.0.0.0:{CLIENT_PORT}").into());
+    for (key, value) in super::tls::config_keys(ec) {
+        put(key, value);
+    }
     put("initial-advertise-peer-urls", names.peer_url(ordinal).into());
     put("advertise-client-urls", names.client_url(ordinal).into());
     put("initial-cluster-token", names.cluster_token().into());
@@ -169,6 +173,25 @@ mod tests {
         assert_eq!(cfg["enable-pprof"], "true");
         // The typed field wins over the same flag in extraArgs.
         assert_eq!(cfg["snapshot-count"], 5000);
+    }
+
+    #[test]
+    fn tls_members_listen_and_advertise_https_with_both_sections() {
+        let ec = cluster("version: 0.1.0\ntls: {mode: auto}\nreplicas: 3\n");
+        let n = Names::of(&ec).unwrap();
+        let text = member_config(&n, &ec, &Bootstrap::New { size: 3 }, 2);
+        let cfg = parse(&text);
+        assert_eq!(cfg["listen-client-urls"], "https://0.0.0.0:2379");
+        assert_eq!(cfg["listen-peer-urls"], "https://0.0.0.0:2380");
+        assert_eq!(cfg["initial-advertise-peer-urls"], "https://demo-2.demo-peers.ns.svc:2380");
+        assert_eq!(cfg["advertise-client-urls"], "https://demo-2.demo-peers.ns.svc:2379");
+        assert!(cfg["initial-cluster"].as_str().unwrap().starts_with("demo-0=https://demo-0.demo-peers.ns.svc:2380,"));
+        assert_eq!(cfg["client-transport-security"]["client-cert-auth"], true);
+        assert_eq!(cfg["peer-transport-security"]["trusted-ca-file"], "/etc/capstan-tls/peer/ca.crt");
+        assert_eq!(cfg["listen-metrics-urls"], "http://0.0.0.0:2381");
+        // Plain clusters have none of it.
+        let plain = parse(&member_config(&names(), &cluster("version: 0.1.0"), &Bootstrap::New { size: 3 }, 2));
+        assert!(!plain.contains_key("client-transport-security") && !plain.contains_key("listen-metrics-urls"));
     }
 
     #[test]

@@ -10,11 +10,13 @@ mod config;
 mod pdb;
 mod services;
 mod statefulset;
+mod tls;
 
 pub use config::{Bootstrap, CONFIG_DIR, DATA_DIR, config_map, member_config};
 pub use pdb::pod_disruption_budget;
 pub use services::{client_service, peer_service};
 pub use statefulset::{DEFAULT_STORAGE_SIZE, statefulset};
+pub use tls::{CLIENT_COMMON_NAME, METRICS_PORT, TLS_DIR, TlsSecretNames, has_tls_volumes, secret_text, tls_secret};
 
 use std::collections::BTreeMap;
 
@@ -50,6 +52,8 @@ pub struct Names {
     /// `metadata.uid`; makes the initial-cluster token unique per incarnation,
     /// so a recreated cluster of the same name never joins old members.
     pub uid: String,
+    /// Members speak TLS (`spec.tls` is set): URLs are `https://`.
+    pub tls: bool,
     owner: OwnerReference,
 }
 
@@ -60,7 +64,7 @@ impl Names {
         let namespace = ec.metadata.namespace.clone().ok_or(BuildError::MissingMetadata("namespace"))?;
         let uid = ec.metadata.uid.clone().ok_or(BuildError::MissingMetadata("uid"))?;
         let owner = ec.controller_owner_ref(&()).ok_or(BuildError::MissingMetadata("uid"))?;
-        Ok(Names { cluster, namespace, uid, owner })
+        Ok(Names { cluster, namespace, uid, tls: ec.spec.tls.is_some(), owner })
     }
 
     /// The headless Service giving each member a stable DNS name.
@@ -97,20 +101,31 @@ impl Names {
         format!("{}.{}.{}.svc", self.member(ordinal), self.peer_service(), self.namespace)
     }
 
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
     /// Peer URL of an ordinal, through the headless Service's DNS.
     pub fn peer_url(&self, ordinal: u32) -> String {
-        format!("http://{}:{PEER_PORT}", self.host(ordinal))
+        format!("{}://{}:{PEER_PORT}", self.scheme(), self.host(ordinal))
     }
 
     /// Client URL of an ordinal, through the headless Service's DNS.
     pub fn client_url(&self, ordinal: u32) -> String {
-        format!("http://{}:{CLIENT_PORT}", self.host(ordinal))
+        format!("{}://{}:{CLIENT_PORT}", self.scheme(), self.host(ordinal))
+    }
+
+    /// The DNS name of an ordinal's pod (what its certificates name).
+    pub fn pod_host(&self, ordinal: u32) -> String {
+        self.host(ordinal)
     }
 
     /// The ordinal whose peer URL this is, or `None` for a URL that is not one
-    /// of this cluster's pods (a member added by hand).
+    /// of this cluster's pods (a member added by hand, or a URL of the other
+    /// scheme).
     pub fn ordinal_of_peer_url(&self, url: &str) -> Option<u32> {
-        let rest = url.strip_prefix("http://")?;
+        let rest = url.strip_prefix(self.scheme())?.strip_prefix("://")?;
         let host = rest.strip_suffix(&format!(":{PEER_PORT}"))?;
         let first = host.strip_suffix(&format!(".{}.{}.svc", self.peer_service(), self.namespace))?;
         let ordinal = first.strip_prefix(&format!("{}-", self.cluster))?;
@@ -213,6 +228,15 @@ mod tests {
         ] {
             assert_eq!(n.ordinal_of_peer_url(url), None, "{url}");
         }
+    }
+
+    #[test]
+    fn tls_clusters_use_https_urls() {
+        let n = Names::of(&cluster("version: 0.1.0\ntls: {mode: auto}\n")).unwrap();
+        assert_eq!(n.peer_url(1), "https://demo-1.demo-peers.ns.svc:2380");
+        assert_eq!(n.client_url(1), "https://demo-1.demo-peers.ns.svc:2379");
+        assert_eq!(n.ordinal_of_peer_url(&n.peer_url(4)), Some(4));
+        assert_eq!(n.ordinal_of_peer_url("http://demo-4.demo-peers.ns.svc:2380"), None);
     }
 
     #[test]

@@ -15,7 +15,11 @@
 //! * Every pod reads `/etc/capstan/$(POD_NAME).yaml` (see `config.rs`).
 //! * Probes: `/readyz` gates the client Service; `/livez` restarts a wedged
 //!   process; a startup probe gives a member catching up from a large snapshot
-//!   minutes before liveness counts.
+//!   minutes before liveness counts. With TLS they go to the plain metrics
+//!   listener (port `metrics`), since kubelet presents no client certificate.
+//! * With TLS, the server and peer Secrets are mounted read-only (see
+//!   `tls.rs`); a renewed certificate reaches the files without a restart,
+//!   and the pod template does not change, so nothing is rolled.
 //! * Non-root, read-only root filesystem, no capabilities; `fsGroup` makes the
 //!   claim writable by that user.
 
@@ -35,6 +39,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::config::CONFIG_DIR;
+use super::tls::METRICS_PORT;
 use super::{CLIENT_PORT, Names, PEER_PORT};
 use crate::crd::EtcdCluster;
 
@@ -49,11 +54,13 @@ const DATA_MOUNT: &str = "/var/lib/capstan";
 /// The unprivileged user of the image (Debian's `nobody`-style high UID).
 const RUN_AS: i64 = 65532;
 
-fn probe(path: &str, period: i32, failures: i32) -> Probe {
+/// An HTTP probe on `port` (the client port, or with TLS the plain metrics
+/// listener: kubelet presents no client certificate).
+fn probe(path: &str, port: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_string()),
-            port: IntOrString::String("client".to_string()),
+            port: IntOrString::String(port.to_string()),
             scheme: Some("HTTP".to_string()),
             ..HTTPGetAction::default()
         }),
@@ -64,7 +71,43 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-fn container(ec: &EtcdCluster, image: String) -> Container {
+fn container(ec: &EtcdCluster, image: String, tls_mounts: Vec<VolumeMount>) -> Container {
+    let probe_port = if ec.spec.tls.is_some() { "metrics" } else { "client" };
+    let mut ports = vec![
+        ContainerPort {
+            name: Some("client".to_string()),
+            container_port: CLIENT_PORT,
+            protocol: Some("TCP".to_string()),
+            ..ContainerPort::default()
+        },
+        ContainerPort {
+            name: Some("peer".to_string()),
+            container_port: PEER_PORT,
+            protocol: Some("TCP".to_string()),
+            ..ContainerPort::default()
+        },
+    ];
+    if ec.spec.tls.is_some() {
+        ports.push(ContainerPort {
+            name: Some("metrics".to_string()),
+            container_port: METRICS_PORT,
+            protocol: Some("TCP".to_string()),
+            ..ContainerPort::default()
+        });
+    }
+    let mut mounts = vec![
+        VolumeMount { name: DATA_VOLUME.to_string(), mount_path: DATA_MOUNT.to_string(), ..VolumeMount::default() },
+        VolumeMount {
+            name: CONFIG_VOLUME.to_string(),
+            mount_path: CONFIG_DIR.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        // The root filesystem is read-only; anything that wants a scratch
+        // file gets a writable /tmp.
+        VolumeMount { name: TMP_VOLUME.to_string(), mount_path: "/tmp".to_string(), ..VolumeMount::default() },
+    ];
+    mounts.extend(tls_mounts);
     Container {
         name: "capstan".to_string(),
         image: Some(image),
@@ -81,36 +124,12 @@ fn container(ec: &EtcdCluster, image: String) -> Container {
             }),
             ..EnvVar::default()
         }]),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("client".to_string()),
-                container_port: CLIENT_PORT,
-                protocol: Some("TCP".to_string()),
-                ..ContainerPort::default()
-            },
-            ContainerPort {
-                name: Some("peer".to_string()),
-                container_port: PEER_PORT,
-                protocol: Some("TCP".to_string()),
-                ..ContainerPort::default()
-            },
-        ]),
-        readiness_probe: Some(probe("/readyz", 5, 3)),
-        liveness_probe: Some(probe("/livez", 10, 3)),
-        startup_probe: Some(probe("/livez", 5, 60)),
+        ports: Some(ports),
+        readiness_probe: Some(probe("/readyz", probe_port, 5, 3)),
+        liveness_probe: Some(probe("/livez", probe_port, 10, 3)),
+        startup_probe: Some(probe("/livez", probe_port, 5, 60)),
         resources: ec.spec.resources.clone(),
-        volume_mounts: Some(vec![
-            VolumeMount { name: DATA_VOLUME.to_string(), mount_path: DATA_MOUNT.to_string(), ..VolumeMount::default() },
-            VolumeMount {
-                name: CONFIG_VOLUME.to_string(),
-                mount_path: CONFIG_DIR.to_string(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            // The root filesystem is read-only; anything that wants a scratch
-            // file gets a writable /tmp.
-            VolumeMount { name: TMP_VOLUME.to_string(), mount_path: "/tmp".to_string(), ..VolumeMount::default() },
-        ]),
+        volume_mounts: Some(mounts),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -183,6 +202,11 @@ pub fn statefulset(names: &Names, ec: &EtcdCluster, replicas: i32, image: String
         },
         Volume { name: TMP_VOLUME.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
     ];
+    let (tls_volumes, tls_mounts) = match &ec.spec.tls {
+        Some(tls) => super::tls::volumes(names, tls),
+        None => (vec![], vec![]),
+    };
+    volumes.extend(tls_volumes);
     let mut claims = None;
     if ec.spec.storage.empty_dir {
         volumes.push(Volume {
@@ -233,7 +257,7 @@ pub fn statefulset(names: &Names, ec: &EtcdCluster, replicas: i32, image: String
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![container(ec, image)],
+                    containers: vec![container(ec, image, tls_mounts)],
                     volumes: Some(volumes),
                     affinity: Some(pod.affinity.clone().unwrap_or_else(|| default_affinity(names))),
                     tolerations: opt_vec(pod.tolerations.clone()),
@@ -344,6 +368,33 @@ mod tests {
         assert_eq!(tsc.label_selector.as_ref().unwrap().match_labels, Some(names().selector_labels()));
         // Default anti-affinity when none is given.
         assert!(spec.affinity.unwrap().pod_anti_affinity.is_some());
+    }
+
+    #[test]
+    fn tls_mounts_both_secrets_and_probes_the_metrics_port() {
+        let sts = build("version: 0.2.0\ntls: {mode: secrets, secrets: {server: srv, peer: pr, client: cl}}\n", 3);
+        let spec = pod_spec(&sts);
+        let vols = spec.volumes.clone().unwrap();
+        let secret = |name: &str| vols.iter().find(|v| v.name == name).and_then(|v| v.secret.clone()).unwrap();
+        assert_eq!(secret("tls-server").secret_name.as_deref(), Some("srv"));
+        assert_eq!(secret("tls-peer").secret_name.as_deref(), Some("pr"));
+        assert_eq!(secret("tls-peer").default_mode, Some(0o440));
+        assert!(!vols.iter().any(|v| v.name == "tls-client"), "members never get the client certificate");
+        assert!(super::super::has_tls_volumes(&vols));
+        let c = &spec.containers[0];
+        let mounts: Vec<(String, String)> =
+            c.volume_mounts.clone().unwrap().into_iter().map(|m| (m.name, m.mount_path)).collect();
+        assert!(mounts.contains(&("tls-server".into(), "/etc/capstan-tls/server".into())));
+        assert!(mounts.contains(&("tls-peer".into(), "/etc/capstan-tls/peer".into())));
+        let port = &c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().port;
+        assert_eq!(port, &IntOrString::String("metrics".into()));
+        assert!(
+            c.ports.as_ref().unwrap().iter().any(|p| p.name.as_deref() == Some("metrics") && p.container_port == 2381)
+        );
+        // Plain clusters: no TLS volumes, probes on the client port.
+        let plain = pod_spec(&build("version: 0.2.0", 3));
+        assert!(!super::super::has_tls_volumes(&plain.volumes.unwrap()));
+        assert_eq!(plain.containers[0].ports.as_ref().unwrap().len(), 2);
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! (`x-kubernetes-validations`). The CEL rules are evaluated in the unit tests
 //! below with kube's client-side CEL interpreter.
 
+mod tls;
+
+pub use tls::{
+    AutoTls, CertificateStatus, DurationError, RENEW_CERTS_ANNOTATION, ROTATE_CA_ANNOTATION, TlsMode, TlsSecrets,
+    TlsSpec, TlsStatus, parse_duration,
+};
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint};
@@ -84,6 +91,7 @@ pub const OPERATOR_OWNED_FLAGS: &[&str] = &[
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[cfg_attr(test, x_kube(cel))]
+#[x_kube(validation = Rule::new("has(self.tls) == has(oldSelf.tls)").message("spec.tls cannot be added to or removed from an existing cluster: every member's URLs would change scheme at once; create a new cluster with TLS and move the data (snapshot save/restore)"))]
 #[serde(rename_all = "camelCase")]
 pub struct EtcdClusterSpec {
     /// Number of members. Odd counts tolerate the most failures per member
@@ -118,6 +126,11 @@ pub struct EtcdClusterSpec {
     /// Typed `capstan` server options.
     #[serde(default)]
     pub options: ServerOptions,
+
+    /// TLS for client and peer traffic (absent: plain text). Chosen at
+    /// creation: it cannot be added or removed later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
 
     /// When true the operator only observes and reports status: no object is
     /// applied and no membership change is made.
@@ -287,6 +300,10 @@ pub struct EtcdClusterStatus {
     /// Label selector of the member pods (for the `/scale` subresource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+
+    /// Certificates, CA and rotation phase, when `spec.tls` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsStatus>,
 }
 
 /// One member of the running cluster.
@@ -425,15 +442,32 @@ mod tests {
 
     #[test]
     fn examples_are_valid_resources() {
-        for text in
-            [include_str!("../../examples/etcdcluster-3.yaml"), include_str!("../../examples/etcdcluster-dev.yaml")]
-        {
+        for text in [
+            include_str!("../../../examples/etcdcluster-3.yaml"),
+            include_str!("../../../examples/etcdcluster-dev.yaml"),
+            include_str!("../../../examples/etcdcluster-tls.yaml"),
+        ] {
             let ec: EtcdCluster = serde_yaml::from_str(text).unwrap();
             let spec = serde_json::to_value(&ec.spec).unwrap();
             assert!(EtcdClusterSpec::validate_cel(&spec, None).is_ok(), "{text}");
             assert!(Storage::validate_cel(&spec["storage"], None).is_ok());
             assert!(ServerOptions::validate_cel(&spec["options"], None).is_ok());
+            if let Some(tls) = spec.get("tls") {
+                assert!(TlsSpec::validate_cel(tls, None).is_ok());
+                assert!(AutoTls::validate_cel(&tls["auto"], None).is_ok());
+            }
         }
+    }
+
+    #[test]
+    fn cel_tls_cannot_be_added_or_removed() {
+        let plain = json!({"version": "0.1.0", "replicas": 3});
+        let tls = json!({"version": "0.1.0", "replicas": 3, "tls": {"mode": "auto"}});
+        assert!(EtcdClusterSpec::validate_cel(&tls, Some(&plain)).is_err());
+        assert!(EtcdClusterSpec::validate_cel(&plain, Some(&tls)).is_err());
+        assert!(EtcdClusterSpec::validate_cel(&tls, Some(&tls)).is_ok());
+        assert!(EtcdClusterSpec::validate_cel(&plain, Some(&plain)).is_ok());
+        assert!(crd_json().to_string().contains("spec.tls cannot be added to or removed"));
     }
 
     #[test]
