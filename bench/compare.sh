@@ -117,58 +117,10 @@ LEADER_FLAG=()
 [ "${COMPARE_TARGET_LEADER:-0}" = 1 ] && LEADER_FLAG=(--target-leader)
 
 # --- TLS (COMPARE_TLS=1) ---------------------------------------------------------------
-TLS_DIR=$CAP_TMP/tls
-BENCH_TLS=()   # capstan-bench's TLS flags (CAP_CTL_TLS: etcdctl's, the same)
-tls_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-# tls_leaf NAME CN SANS EKU: $TLS_DIR/NAME.pem and NAME-key.pem, signed by the run's CA.
-tls_leaf() {
-  local n=$1 ext=$TLS_DIR/$1.ext
-  tls_key "$TLS_DIR/$n-key.pem" || return 1
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=$4" "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" "subjectAltName=$3" >"$ext"
-  openssl req -new -key "$TLS_DIR/$n-key.pem" -subj "/O=capstan-compare/CN=$2" -config /dev/null 2>/dev/null |
-    openssl x509 -req -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" -set_serial "0x$(openssl rand -hex 8)" \
-      -days 30 -sha256 -extfile "$ext" -out "$TLS_DIR/$n.pem" 2>/dev/null
-}
-# tls_init: the CA and the client certificate; the flags of the clients.
-tls_init() {
-  mkdir -p "$TLS_DIR" || return 1
-  tls_key "$TLS_DIR/ca-key.pem" &&
-    openssl req -new -x509 -key "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" -days 30 -sha256 \
-      -subj "/O=capstan-compare/CN=capstan-compare-ca" -config /dev/null \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-      -addext "subjectKeyIdentifier=hash" 2>/dev/null &&
-    tls_leaf client root "DNS:root.client.test" clientAuth || return 1
-  BENCH_TLS=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --key "$TLS_DIR/client-key.pem")
-  CAP_CTL_TLS=("${BENCH_TLS[@]}")
-  CL_CLIENT_SCHEME=https CL_PEER_SCHEME=https
-  CL_MEMBER_FLAGS_FN=tls_member_flags
-}
-# tls_cluster_certs SIZE: for the cluster of the current run (CL_RUN, CL_NET chosen): a
-# server certificate for its members' client addresses, a peer certificate per member
-# (its own address; 127.0.0.1 too: a peer dials from 127.0.0.1, and etcd checks a peer's
-# client certificate against the address it comes from), and CL_EXTRA with the flags
-# that every member takes. Server and peer certificates are good for both ends (etcd
-# dials itself with its server certificate for the gRPC gateway; a member dials its
-# peers with its peer certificate).
-tls_cluster_certs() {
-  local i ips=() n
-  for ((i = 1; i <= $1; i++)); do ips+=("IP:$(cl_ip "m$i")"); done
-  tls_leaf "server-$CL_RUN" server "$(IFS=,; echo "${ips[*]}"),IP:127.0.0.1,DNS:localhost" serverAuth,clientAuth || return 1
-  for ((i = 1; i <= $1; i++)); do
-    n=m$i
-    tls_leaf "peer-$CL_RUN-$n" "$n" "IP:$(cl_ip "$n"),IP:127.0.0.1,DNS:localhost" serverAuth,clientAuth || return 1
-  done
-  CL_EXTRA=(--cert-file "$TLS_DIR/server-$CL_RUN.pem" --key-file "$TLS_DIR/server-$CL_RUN-key.pem"
-    --trusted-ca-file "$TLS_DIR/ca.pem" --client-cert-auth
-    --peer-trusted-ca-file "$TLS_DIR/ca.pem" --peer-client-cert-auth)
-}
-# (CL_MEMBER_FLAGS_FN) the member's own peer certificate, in the current run (CL_RUN).
-tls_member_flags() {
-  printf '%s\n' --peer-cert-file "$TLS_DIR/peer-$CL_RUN-$1.pem" --peer-key-file "$TLS_DIR/peer-$CL_RUN-$1-key.pem"
-}
+BENCH_TLS=()   # capstan-bench's TLS flags (the same as etcdctl's: CAP_CTL_TLS)
 if [ "$TLS" = 1 ]; then
-  tls_init || { cap_err "COMPARE_TLS=1: generating the CA and client certificate with openssl failed"; exit 1; }
+  cl_tls_init "$CAP_TMP/tls" || { cap_err "COMPARE_TLS=1: generating the CA and client certificate with openssl failed"; exit 1; }
+  BENCH_TLS=("${CL_TLS_CLIENT[@]}")
 fi
 
 # sys_use SYS SIZE: make SYS's cluster of SIZE members the current run of cluster.sh.
@@ -183,7 +135,7 @@ sys_start() {
   cl_net_init 3 || return 1
   SYS_NET[$1]=$CL_NET SYS_CPORT[$1]=$CL_CPORT SYS_PPORT[$1]=$CL_PPORT
   if [ "$TLS" = 1 ]; then
-    tls_cluster_certs "$2" || { cap_err "$1: generating the cluster's certificates failed"; return 1; }
+    cl_tls_certs "$2" || { cap_err "$1: generating the cluster's certificates failed"; return 1; }
   fi
   cl_new "$2" "${SYS_BIN[$1]}" || return 1
   SYS_MEMBERS[$1]="${CL_MEMBERS[*]}"
@@ -266,7 +218,7 @@ for w in $WORKLOADS; do workload_args "$w" >/dev/null || { cap_err "unknown work
 
 ETCD_VERSION=$("$COMPARE_ETCD" --version 2>/dev/null | head -n 1)
 cap_say "etcd: $COMPARE_ETCD ($ETCD_VERSION); capstan: $CAPSTAN_BIN; bench: $CAPSTAN_BENCH_BIN"
-cap_say "sizes [$SIZES], $ROUNDS rounds, $TOTAL requests per run, $KEYS keys, TLS $([ "$TLS" = 1 ] && echo "on (certificates in $TLS_DIR)" || echo off); raw output in $RAW"
+cap_say "sizes [$SIZES], $ROUNDS rounds, $TOTAL requests per run, $KEYS keys, TLS $([ "$TLS" = 1 ] && echo "on (certificates in $CL_TLS_DIR)" || echo off); raw output in $RAW"
 FAILED=0
 START=$SECONDS
 for size in $SIZES; do

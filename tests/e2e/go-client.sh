@@ -72,6 +72,11 @@ export CAPSTAN_ENDPOINTS
 CAPSTAN_ENDPOINTS=$(cl_eps)
 cap_say "CAPSTAN_ENDPOINTS=$CAPSTAN_ENDPOINTS"
 
+# --- the guide's programs over mutual TLS: a second cluster with client and peer TLS, the
+# Go client with a CA and a client certificate (CAPSTAN_CACERT/CERT/KEY, tls.Config) ---
+TLS_RE=${GOCLIENT_TLS_TESTS:-ServiceRegistration|ServiceDiscovery|Lock}
+mapfile -t TLS_TESTS < <("$TEST_BIN" -test.list "$TLS_RE" 2>/dev/null | grep '^Test' | grep -E "$RUN_RE")
+
 # --- the Go tests, one process each ---------------------------------------------------
 mkdir -p "$CAP_TMP/go"
 # summarize LOG: the subtests' results and the failure messages (file:line: text) of a
@@ -80,7 +85,10 @@ summarize() {
   grep -E '^[[:space:]]*--- (FAIL|SKIP): |^[[:space:]]+[a-z_]+_test\.go:[0-9]+: |^panic: |^FAIL|test timed out' "$1" |
     grep -vE '^[[:space:]]*--- PASS' | head -n 40 | sed 's/^/    /'
 }
-for t in "${TESTS[@]}"; do
+# run_tests NAME...: each Go test as its own process, bounded in time.
+run_tests() {
+local t log start pid rc secs why
+for t in "$@"; do
   log=$CAP_TMP/go/$t.log
   start=$SECONDS
   # `timeout` runs the test in its own process group and kills the group (the test's
@@ -106,6 +114,9 @@ for t in "${TESTS[@]}"; do
   fi
 done
 
+}
+run_tests "${TESTS[@]}"
+
 # --- afterwards ---------------------------------------------------------------------------
 leftover=$(cl_ctl m1 get /goclient/ --prefix --keys-only 2>&1 | grep .)
 cap_expect "no key left under /goclient/ by the tests" 0 "$(grep -c . <<<"$leftover")"
@@ -114,4 +125,22 @@ cap_expect "no key left under /goclient/ by the tests" 0 "$(grep -c . <<<"$lefto
 for m in "${CL_MEMBERS[@]}"; do
   cap_check "$m still running and healthy" cap_quiet cl_ctl "$m" endpoint health
 done
+
+if [ ${#TLS_TESTS[@]} -gt 0 ] && [ "${GOCLIENT_TLS:-1}" = 1 ]; then
+  cl_stop_all TERM
+  cl_run tls
+  CL_NET=
+  cl_net_init 5 && cl_tls_init "$CAP_TMP/tls" && cl_tls_certs 3 || { cap_fail "TLS certificates (openssl)"; cap_finish; }
+  if cl_new 3 "$CAPSTAN_BIN"; then
+    cap_pass "3-member cluster with client and peer TLS up, leader $CL_LEADER"
+    CAPSTAN_ENDPOINTS=$(for m in "${CL_MEMBERS[@]}"; do echo "$(cl_client_ip "$m"):$CL_CPORT"; done | paste -sd, -)
+    export CAPSTAN_CACERT=$CL_TLS_DIR/ca.pem CAPSTAN_CERT=$CL_TLS_DIR/client.pem CAPSTAN_KEY=$CL_TLS_DIR/client-key.pem
+    cap_say "over mutual TLS: ${TLS_TESTS[*]}"
+    run_tests "${TLS_TESTS[@]}"
+    leftover=$(cl_ctl m1 get /goclient/ --prefix --keys-only 2>&1 | grep .)
+    cap_expect "TLS: no key left under /goclient/ by the tests" 0 "$(grep -c . <<<"$leftover")"
+  else
+    cap_fail "3-member TLS cluster did not come up"
+  fi
+fi
 cap_finish

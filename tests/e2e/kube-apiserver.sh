@@ -43,7 +43,9 @@
 #   manager: Deployment checks limited to the objects), KUBE_READY_TIMEOUT (240),
 #   KUBE_BIN_DIR (prebuilt kube-apiserver/kube-controller-manager/kubectl),
 #   KUBE_APISERVER_ARGS (extra flags), KUBE_V (klog verbosity, 2),
-#   KUBE_RESULT_FILE (append a one-line result summary there).
+#   KUBE_RESULT_FILE (append a one-line result summary there), KUBE_ETCD_TLS (1: the
+#   members serve clients and peers over mutual TLS and the API server connects with
+#   --etcd-cafile/--etcd-certfile/--etcd-keyfile, as in kubeadm clusters; 0: plain).
 # timeout: 3600
 set -u
 CAP_TEST_NAME=kube-apiserver
@@ -109,12 +111,21 @@ phase() { # phase NAME: end the current phase (if any), start NAME ("" ends only
 }
 
 # --- etcd cluster -------------------------------------------------------------------------
+# Over mutual TLS, as kubeadm runs it (client and peer certificates from one CA; the API
+# server presents CN=root with --etcd-certfile), unless KUBE_ETCD_TLS=0.
+ETCD_TLS_ARGS=()
+if [ "${KUBE_ETCD_TLS:-1}" = 1 ]; then
+  cl_net_init 5 && cl_tls_init "$CAP_TMP/etcd-tls" && cl_tls_certs 3 ||
+    { cap_fail "etcd certificates (openssl)"; cap_finish; }
+  ETCD_TLS_ARGS=(--etcd-cafile="$CL_TLS_DIR/ca.pem" --etcd-certfile="$CL_TLS_DIR/client.pem"
+    --etcd-keyfile="$CL_TLS_DIR/client-key.pem")
+fi
 T_START=$(cl_now)
 cl_new 3 "$CAPSTAN_BIN" || { cap_fail "3-member cluster did not come up"; cap_finish; }
 cap_pass "3-member cluster up, leader $CL_LEADER ($(cl_elapsed "$T_START") s)"
 ETCD_URLS=$(for m in "${CL_MEMBERS[@]}"; do cl_client_url "$m"; done | paste -sd, -)
 ETCD_VERSION=$(cl_ctl m1 endpoint status -w json 2>/dev/null | cl_json 'd[0]["Status"]["version"]' 2>/dev/null)
-cap_say "etcd servers $ETCD_URLS (reporting version ${ETCD_VERSION:-?})"
+cap_say "etcd servers $ETCD_URLS (reporting version ${ETCD_VERSION:-?}; TLS: ${KUBE_ETCD_TLS:-1})"
 
 # --- certificates and kubeconfig ----------------------------------------------------------
 API_IP=$CL_NET.20
@@ -184,7 +195,7 @@ ADVERTISE_IP=192.0.2.10
 phase startup
 # shellcheck disable=SC2206 # KUBE_APISERVER_ARGS is a list of words
 cap_spawn apiserver "$API_IP:$API_PORT" "$APISERVER" \
-  --etcd-servers="$ETCD_URLS" \
+  --etcd-servers="$ETCD_URLS" "${ETCD_TLS_ARGS[@]}" \
   --etcd-compaction-interval="$COMPACT_EVERY" \
   --event-ttl="$EVENT_TTL" \
   --watch-cache-sizes=configmaps#0 \

@@ -23,7 +23,10 @@
 # Knobs: CL_HEARTBEAT (ms, default 100), CL_ELECTION (ms, default 1000),
 #        CL_TOKEN (--initial-cluster-token, default capstan-e2e-cluster).
 #
-# TLS (see bench/compare.sh's COMPARE_TLS=1): set after sourcing, before cl_new,
+# TLS: `cl_tls_init DIR` once, then `cl_tls_certs SIZE` before each cl_new (after
+# cl_net_init): client and peer TLS with mutual authentication, certificates made by
+# tests/lib/tls-certs.sh. They set what follows, which can also be set by hand after
+# sourcing, before cl_new:
 #   CL_CLIENT_SCHEME=https CL_PEER_SCHEME=https   # URLs given to and advertised by members
 #   CL_EXTRA=(--cert-file ... --client-cert-auth --peer-trusted-ca-file ... ...)
 #   CL_MEMBER_FLAGS_FN=FN      # FN NAME prints flags of member NAME only, one per line
@@ -33,6 +36,8 @@
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=tests/lib/tls-certs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tls-certs.sh"
 
 : "${CL_HEARTBEAT:=100}"
 : "${CL_ELECTION:=1000}"
@@ -555,4 +560,45 @@ cl_netns_cleanup() {
   local ns
   for ns in "${CL_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   CL_NETNS=()
+}
+
+# --- TLS ---------------------------------------------------------------------------------
+CL_TLS_DIR=
+# cl_tls_init DIR: a CA and a client certificate (CN root) in DIR; every member started
+# from now on gets https:// client and peer URLs, and the harness's etcdctl (and
+# CL_TLS_CLIENT, for other clients) --cacert/--cert/--key. cl_tls_certs makes the
+# members' own certificates.
+cl_tls_init() {
+  CL_TLS_DIR=$1
+  mkdir -p "$CL_TLS_DIR" || return 1
+  tls_ca "$CL_TLS_DIR" ca "capstan-e2e-ca" &&
+    tls_client "$CL_TLS_DIR" client ca root 3001 || return 1
+  CL_TLS_CLIENT=(--cacert "$CL_TLS_DIR/ca.pem" --cert "$CL_TLS_DIR/client.pem" --key "$CL_TLS_DIR/client-key.pem")
+  CAP_CTL_TLS=("${CL_TLS_CLIENT[@]}")
+  CL_CLIENT_SCHEME=https CL_PEER_SCHEME=https
+  CL_MEMBER_FLAGS_FN=cl__tls_member_flags
+}
+# cl_tls_certs SIZE: for the current run (CL_RUN; CL_NET chosen, cl_net_init first): a
+# server certificate for members m1..mSIZE's client addresses, a peer certificate per
+# member (its own address, and 127.0.0.1: a peer dials from 127.0.0.1 and its client
+# certificate is checked against the address it comes from), and CL_EXTRA with the flags
+# every member takes. Server and peer certificates are good for both ends, as etcd's.
+cl_tls_certs() {
+  local i ips=() n run=${CL_RUN//\//-}
+  for ((i = 1; i <= $1; i++)); do ips+=("IP:$(cl_ip "m$i")"); done
+  tls_leaf "$CL_TLS_DIR" "server-$run" ca server 1001 "$(IFS=,; echo "${ips[*]}"),IP:127.0.0.1,DNS:localhost" \
+    serverAuth,clientAuth || return 1
+  for ((i = 1; i <= $1; i++)); do
+    n=m$i
+    tls_leaf "$CL_TLS_DIR" "peer-$run-$n" ca "$n" "$((2000 + i))" "IP:$(cl_ip "$n"),IP:127.0.0.1,DNS:localhost" \
+      serverAuth,clientAuth || return 1
+  done
+  CL_EXTRA=(--cert-file "$CL_TLS_DIR/server-$run.pem" --key-file "$CL_TLS_DIR/server-$run-key.pem"
+    --trusted-ca-file "$CL_TLS_DIR/ca.pem" --client-cert-auth
+    --peer-trusted-ca-file "$CL_TLS_DIR/ca.pem" --peer-client-cert-auth)
+}
+# (CL_MEMBER_FLAGS_FN) the member's own peer certificate, in the current run.
+cl__tls_member_flags() {
+  local run=${CL_RUN//\//-}
+  printf '%s\n' --peer-cert-file "$CL_TLS_DIR/peer-$run-$1.pem" --peer-key-file "$CL_TLS_DIR/peer-$run-$1-key.pem"
 }
