@@ -37,24 +37,9 @@ async fn ask_members(clients: &PeerClients, url: &str) -> Result<MembersResponse
     let req = clients.request(MembersRequest {}, Some(PROBE_TIMEOUT));
     match tokio::time::timeout(PROBE_TIMEOUT, client.members(req)).await {
         Ok(Ok(r)) => Ok(r.into_inner()),
-        Ok(Err(status)) => Err(with_causes(&status)),
+        Ok(Err(status)) => Err(crate::peer::with_causes(&status)),
         Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
     }
-}
-
-/// A status's message followed by its chain of causes.
-fn with_causes(status: &tonic::Status) -> String {
-    let mut text = status.message().to_string();
-    let mut cause = std::error::Error::source(status);
-    while let Some(e) = cause {
-        let line = e.to_string();
-        if !text.ends_with(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        cause = e.source();
-    }
-    text
 }
 
 fn anonymous_clients(dialer: &PeerDialer) -> Arc<PeerClients> {

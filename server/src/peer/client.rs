@@ -62,6 +62,8 @@ pub struct PeerClients {
     /// transport failure (etcd's transport `ActiveSince`); absent while it
     /// is unreachable or was never reached.
     active_since: Mutex<HashMap<u64, Instant>>,
+    /// Peers whose loss was logged since they last answered.
+    loss_reported: Mutex<std::collections::HashSet<u64>>,
 }
 
 /// Bound on establishing a connection; Raft retries unreachable peers.
@@ -76,6 +78,7 @@ impl PeerClients {
             dialer,
             channels: Mutex::default(),
             active_since: Mutex::default(),
+            loss_reported: Mutex::default(),
         })
     }
 
@@ -98,17 +101,24 @@ impl PeerClients {
         Ok(wrap(ch))
     }
 
-    /// Records the outcome of a Raft message to `peer` (see [`Contact`]).
-    pub fn record_contact(&self, peer: u64, contact: Contact) {
+    /// Records the outcome of a Raft message to `peer` (see [`Contact`]);
+    /// true when the loss is worth a log line: it ends a period of activity,
+    /// or it is the first failure since the peer last answered (a peer never
+    /// reached, e.g. refused by TLS, is reported once, not per message).
+    pub fn record_contact(&self, peer: u64, contact: Contact) -> bool {
         let mut active = self.active_since.lock();
+        let mut reported = self.loss_reported.lock();
         match contact {
             Contact::Answered => {
                 active.entry(peer).or_insert_with(Instant::now);
+                reported.remove(&peer);
+                false
             }
             Contact::Lost => {
-                active.remove(&peer);
+                let was_active = active.remove(&peer).is_some();
+                reported.insert(peer) || was_active
             }
-            Contact::Unknown => {}
+            Contact::Unknown => false,
         }
     }
 
@@ -156,12 +166,28 @@ impl PeerClients {
         if failed_here.is_some() || matches!(status.code(), Code::Unavailable | Code::Cancelled) {
             return PeerError::Unreachable {
                 url: url.to_string(),
-                reason: status.message().to_string(),
+                reason: with_causes(&status),
                 never_sent: failed_here.is_some_and(never_connected),
             };
         }
         PeerError::Refused { url: url.to_string(), status, code: None }
     }
+}
+
+/// A status's message followed by its chain of causes (the transport's
+/// own errors carry the reason there: refused connection, TLS alert).
+pub fn with_causes(status: &Status) -> String {
+    let mut text = status.message().to_string();
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Whether a transport error is a failure to connect: tonic wraps what its

@@ -7,7 +7,7 @@
 
 mod client;
 
-pub use client::{Contact, PeerClients, PeerError};
+pub use client::{Contact, PeerClients, PeerError, with_causes};
 
 /// gRPC metadata naming the sender's cluster (hex).
 pub const CLUSTER_ID_HEADER: &str = "capstan-cluster-id";

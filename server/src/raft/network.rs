@@ -98,7 +98,16 @@ impl PeerConnection {
                     PeerError::Unreachable { .. } => Contact::Unknown,
                     _ => Contact::Answered,
                 };
-                self.clients.record_contact(self.target, contact);
+                if self.clients.record_contact(self.target, contact) {
+                    // etcd logs when a peer's stream is lost; so do we, once
+                    // per loss, with the transport's reason (a refused TLS
+                    // handshake names the certificate problem).
+                    tracing::warn!(
+                        remote_peer_id = %format!("{:x}", self.target),
+                        error = %error,
+                        "cannot reach a remote peer"
+                    );
+                }
                 return Err(match error {
                     e @ PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
                     e => RPCError::Network(NetworkError::new(&e)),
