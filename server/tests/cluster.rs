@@ -237,7 +237,7 @@ async fn members_talk_mutual_tls_when_peer_urls_are_https() {
     let deadline = std::time::Instant::now() + PATIENCE;
     let request = MemberAddRequest { peer_ur_ls: vec![c.slots[new].peer_url()], is_learner: true };
     loop {
-        match c.cluster_client(0).await.member_add(request.clone()).await {
+        match c.cluster_client(0).await.member_add(harness::bounded(request.clone())).await {
             Ok(_) => break,
             Err(e) if e.message() == "etcdserver: unhealthy cluster" && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;

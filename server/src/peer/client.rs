@@ -88,7 +88,8 @@ impl PeerClients {
         if let Some(ch) = channels.get(url) {
             return Ok(wrap(ch.clone()));
         }
-        let endpoint = Endpoint::from_shared(url.to_string())
+        let (tonic_url, connector) = self.dialer.connector_for(url);
+        let endpoint = Endpoint::from_shared(tonic_url)
             .map_err(|e| PeerError::BadUrl(url.to_string(), e.to_string()))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
@@ -96,7 +97,7 @@ impl PeerClients {
             .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true)
             .http2_adaptive_window(true);
-        let ch = endpoint.connect_with_connector_lazy(self.dialer.clone());
+        let ch = endpoint.connect_with_connector_lazy(connector);
         channels.insert(url.to_string(), ch.clone());
         Ok(wrap(ch))
     }

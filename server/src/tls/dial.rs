@@ -77,31 +77,43 @@ impl PeerDialer {
         Ok(Self { tls: Some(Arc::new(config)) })
     }
 
-    /// Connects to the peer at `uri` (`http://` or `https://`).
-    pub async fn connect(&self, uri: Uri) -> Result<PeerConnection, std::io::Error> {
+    /// A connector for tonic that dials `url` (`http://` or `https://`),
+    /// and the URL to give tonic.
+    ///
+    /// tonic is handed the URL with an `http` scheme and TLS is decided
+    /// here, from the real URL: with its own TLS feature compiled in (cargo
+    /// unifies features across a workspace build) tonic refuses an `https`
+    /// URI whose TLS it did not set up itself, and drops the connection the
+    /// handshake just opened.
+    pub fn connector_for(&self, url: &str) -> (String, PeerConnector) {
+        let tls = url.starts_with("https://");
+        let plain = match url.strip_prefix("https://") {
+            Some(rest) => format!("http://{rest}"),
+            None => url.to_string(),
+        };
+        (plain, PeerConnector { dialer: self.clone(), tls })
+    }
+
+    /// Connects to `uri`, over TLS when `tls`.
+    pub async fn connect(&self, uri: Uri, tls: bool) -> Result<PeerConnection, std::io::Error> {
         let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {uri}"));
         let host = uri.host().ok_or_else(|| bad("peer URL without a host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return Err(bad("peer URL scheme must be http or https")),
-        };
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
         // Without TCP_NODELAY a Raft message written in several frames waits
         // for the peer's delayed ACK.
         tcp.set_nodelay(true)?;
-        if !https {
+        if !tls {
             return Ok(TokioIo::new(MaybeTls::Plain(tcp)));
         }
-        let Some(tls) = &self.tls else {
+        let Some(config) = &self.tls else {
             return Err(std::io::Error::other(format!(
-                "cannot dial {uri}: peer TLS is not configured (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file)"
+                "cannot dial https://{host}:{port}: peer TLS is not configured (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file)"
             )));
         };
         let name = ServerName::try_from(host).map_err(|_| bad("peer URL host is not a valid TLS name"))?;
-        let connector = tokio_rustls::TlsConnector::from(tls.current());
+        let connector = tokio_rustls::TlsConnector::from(config.current());
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
@@ -109,8 +121,15 @@ impl PeerDialer {
     }
 }
 
-/// [`PeerDialer`] as the connector a tonic channel dials with.
-impl tower::Service<Uri> for PeerDialer {
+/// The connector of one peer URL: [`PeerDialer::connect`] with that URL's
+/// scheme (see [`PeerDialer::connector_for`]).
+#[derive(Clone, Debug)]
+pub struct PeerConnector {
+    dialer: PeerDialer,
+    tls: bool,
+}
+
+impl tower::Service<Uri> for PeerConnector {
     type Response = PeerConnection;
     type Error = std::io::Error;
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<PeerConnection, std::io::Error>> + Send>>;
@@ -120,8 +139,8 @@ impl tower::Service<Uri> for PeerDialer {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let dialer = self.clone();
-        Box::pin(async move { dialer.connect(uri).await })
+        let this = self.clone();
+        Box::pin(async move { this.dialer.connect(uri, this.tls).await })
     }
 }
 

@@ -79,6 +79,14 @@ impl Slot {
     }
 }
 
+/// A request that fails with DeadlineExceeded after [`PATIENCE`] rather
+/// than waiting forever (a test must fail, not hang).
+pub fn bounded<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(PATIENCE);
+    request
+}
+
 pub struct Cluster {
     pub slots: Vec<Slot>,
     pub token: String,
@@ -158,7 +166,14 @@ impl Cluster {
         let listeners =
             capstan::Listeners { client: vec![client], peer: vec![peer], client_unix: Vec::new(), metrics: Vec::new() };
         let (stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(capstan::run(config, listeners, shutdown));
+        let name = slot.name.clone();
+        let task = tokio::spawn(async move {
+            let result = capstan::run(config, listeners, shutdown).await;
+            if let Err(e) = &result {
+                eprintln!("member {name} stopped: {e:#}");
+            }
+            result
+        });
         slot.running = Some(Running { stop, task });
     }
 
@@ -202,8 +217,31 @@ impl Cluster {
         self.start_with(i, &initial, "existing");
     }
 
+    /// A connection to member `i`'s client port. A member serves clients
+    /// only once it is ready (until then connections wait in the listen
+    /// backlog), so this is bounded: a member that never becomes ready, or
+    /// whose task ended, fails the test with the reason instead of hanging it.
     pub async fn channel(&self, i: usize) -> Channel {
-        Channel::from_shared(self.slots[i].client_url()).unwrap().connect().await.unwrap()
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            self.check_alive(i);
+            let endpoint = Channel::from_shared(self.slots[i].client_url()).unwrap();
+            match tokio::time::timeout(Duration::from_secs(2), endpoint.connect()).await {
+                Ok(Ok(channel)) => return channel,
+                Ok(Err(e)) if Instant::now() >= deadline => panic!("member {i}: cannot connect: {e}"),
+                Err(_) if Instant::now() >= deadline => panic!("member {i} did not serve clients within {PATIENCE:?}"),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Panics with the member's own error if its task has ended.
+    fn check_alive(&self, i: usize) {
+        if let Some(running) = &self.slots[i].running
+            && running.task.is_finished()
+        {
+            panic!("member {i} ({}) stopped on its own; see its error in the log above", self.slots[i].name);
+        }
     }
 
     pub async fn kv(&self, i: usize) -> KvClient<Channel> {
@@ -258,20 +296,20 @@ impl Cluster {
     /// Puts `key` = `value` through member `i`; returns the revision.
     pub async fn put(&self, i: usize, key: &str, value: &str) -> i64 {
         let req = PutRequest { key: key.into(), value: value.into(), ..Default::default() };
-        self.kv(i).await.put(req).await.unwrap().into_inner().header.unwrap().revision
+        self.kv(i).await.put(bounded(req)).await.unwrap().into_inner().header.unwrap().revision
     }
 
     /// `key`'s value read from member `i` (serializable: that member's own state).
     pub async fn get_local(&self, i: usize, key: &str) -> Option<String> {
         let req = RangeRequest { key: key.into(), serializable: true, ..Default::default() };
-        let resp = self.kv(i).await.range(req).await.unwrap().into_inner();
+        let resp = self.kv(i).await.range(bounded(req)).await.unwrap().into_inner();
         resp.kvs.first().map(|kv| String::from_utf8(kv.value.clone()).unwrap())
     }
 
     /// The revision of member `i`'s own store.
     pub async fn local_revision(&self, i: usize) -> i64 {
         let req = RangeRequest { key: b"\0".to_vec(), serializable: true, count_only: true, ..Default::default() };
-        self.kv(i).await.range(req).await.unwrap().into_inner().header.unwrap().revision
+        self.kv(i).await.range(bounded(req)).await.unwrap().into_inner().header.unwrap().revision
     }
 
     /// Waits until member `i` has applied revision `rev`.
