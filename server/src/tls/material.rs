@@ -89,6 +89,12 @@ fn normalize_serial(raw: &[u8]) -> Vec<u8> {
     raw[start..].to_vec()
 }
 
+/// Go's `%q` of a string slice, `["a" "b"]`: how etcd's TLS errors print lists.
+pub fn go_quoted(items: &[String]) -> String {
+    let inner: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", inner.join(" "))
+}
+
 /// What verification needs to know about one certificate.
 #[derive(Debug, Clone, Default)]
 pub struct CertFacts {

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use rustls::pki_types::CertificateDer;
 
-use super::material::CertFacts;
+use super::material::{CertFacts, go_quoted};
 
 /// Ok when `leaf` names `remote`; else etcd's error text.
 pub async fn check(leaf: &CertificateDer<'static>, remote: IpAddr) -> Result<(), String> {
@@ -40,11 +40,7 @@ pub async fn check(leaf: &CertificateDer<'static>, remote: IpAddr) -> Result<(),
     }
     if facts.dns_names.is_empty() {
         let ips: Vec<String> = facts.ips.iter().map(IpAddr::to_string).collect();
-        return Err(format!("tls: \"{remote}\" does not match any of IPAddresses [{}]", go_join(&ips)));
+        return Err(format!("tls: \"{remote}\" does not match any of IPAddresses {}", go_quoted(&ips)));
     }
-    Err(format!("tls: \"{remote}\" does not match any of DNSNames [{}]", go_join(&facts.dns_names)))
-}
-
-fn go_join(items: &[String]) -> String {
-    items.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" ")
+    Err(format!("tls: \"{remote}\" does not match any of DNSNames {}", go_quoted(&facts.dns_names)))
 }

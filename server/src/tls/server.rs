@@ -12,6 +12,7 @@ use rustls::server::{ClientHello, NoClientAuth, ResolvesServerCert, WebPkiClient
 use rustls::sign::CertifiedKey;
 
 use super::files::Reloading;
+use super::material::go_quoted;
 use super::verify::{ClientVerifier, Extra};
 use super::{Side, SideSettings, TlsError, auto, material, suites};
 
@@ -103,12 +104,6 @@ fn check_client_auth(s: &SideSettings) -> Result<(), TlsError> {
         )));
     }
     Ok(())
-}
-
-/// Go's `%q` of a string slice: `["a" "b"]`.
-fn go_quoted(items: &[String]) -> String {
-    let inner: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
-    format!("[{}]", inner.join(" "))
 }
 
 /// The extra checks of one side, with the CRL read now.
