@@ -10,7 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use parking_lot::Mutex;
 
-use crate::config::{ClusterState, Config};
+use crate::auth::jwt::JwtTokens;
+use crate::auth::simple::SimpleTokens;
+use crate::auth::{AuthStore, Tokens};
+use crate::config::{AuthTokenSpec, ClusterState, Config};
 use crate::lease::Lessor;
 use crate::membership::{self, Member, MemberTable};
 use crate::mvcc::KvStore;
@@ -166,6 +169,7 @@ pub async fn start(
     let members = Arc::new(MemberTable::new(member_id));
     let (progress_tx, progress) = tokio::sync::watch::channel(Default::default());
     let hooks = Arc::new(Hooks { waiters: waiters.clone(), hub: hub.clone(), progress: progress_tx });
+    let auth = Arc::new(AuthStore::open(&engine, token_provider(config)?)?);
     let state_machine = StateMachine::open(
         engine.clone(),
         kv.clone(),
@@ -175,6 +179,7 @@ pub async fn start(
         snapshots,
         hooks,
         metrics.clone(),
+        auth.clone(),
     )?;
     let log_store = LogStore::new(engine.clone(), !config.unsafe_no_fsync, metrics.clone())
         .context("starting the WAL sync thread")?;
@@ -241,6 +246,7 @@ pub async fn start(
         strict_reconfig_check: config.strict_reconfig_check,
         feature_gates: config.feature_gate_states(),
         warning_unary_request_duration: config.warning_unary_request_duration,
+        client_cert_auth: config.client_cert_auth,
         election_timeout: config.election_timeout(),
         retention: RetentionPolicy { snapshot_count: config.snapshot_count, catchup: config.snapshot_catchup_entries },
     };
@@ -259,9 +265,21 @@ pub async fn start(
         options,
         progress,
         metrics: metrics.clone(),
+        auth,
+        passwords: crate::auth::password::Passwords::new(config.bcrypt_cost as u32),
     };
     let server = Server::start(parts, shutdown);
     Ok(StartedMember { server, metrics })
+}
+
+/// The token provider `--auth-token` names (checked again here because a
+/// JWT's key files are read only now; their errors are etcd's).
+fn token_provider(config: &Config) -> anyhow::Result<Tokens> {
+    Ok(match config.auth_token_spec()? {
+        AuthTokenSpec::None => Tokens::None,
+        AuthTokenSpec::Simple => Tokens::Simple(SimpleTokens::new(Duration::from_secs(config.auth_token_ttl))),
+        AuthTokenSpec::Jwt(options) => Tokens::Jwt(Box::new(JwtTokens::from_options(&options)?)),
+    })
 }
 
 /// The data dir's mode, as etcd's: readable by this user only.

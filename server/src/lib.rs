@@ -11,6 +11,7 @@ pub mod config;
 pub mod telemetry;
 
 mod api;
+mod auth;
 mod bootstrap;
 mod http;
 mod lease;

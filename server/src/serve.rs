@@ -21,6 +21,7 @@ use crate::bootstrap::StartedMember;
 use crate::config::{Config, ParsedUrl, UrlScheme};
 use crate::http::authority::FixingListener;
 use crate::http::conn_limit::{LimitedListener, MAX_CLIENT_CONNECTIONS};
+use crate::tls::listener::ClientCommonName;
 use crate::tls::listener::{Mode, SecureListener};
 use crate::tls::{MemberTls, ServerTls, Side};
 
@@ -103,6 +104,24 @@ impl Drop for UnixSocket {
 /// admitted past the first call (`api::peer`).
 const PEER_MAX_MESSAGE: usize = 64 << 20;
 
+/// The client listeners as `serve` stacks them, over TCP and unix sockets.
+type ClientListener<L> = LimitedListener<FixingListener<SecureListener<L>>>;
+
+/// Requests on the client listeners carry the connection's client
+/// certificate common name (axum's blanket impl rules out a generic one).
+macro_rules! client_common_name {
+    ($($l:ty),*) => {$(
+        impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ClientListener<$l>>>
+            for ClientCommonName
+        {
+            fn connect_info(stream: axum::serve::IncomingStream<'_, ClientListener<$l>>) -> Self {
+                ClientCommonName::of(stream.remote_addr())
+            }
+        }
+    )*};
+}
+client_common_name!(tokio::net::TcpListener, tokio::net::UnixListener);
+
 pub async fn serve(
     config: &Config,
     tls: &MemberTls,
@@ -124,7 +143,7 @@ pub async fn serve(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     let grpc = tonic::service::Routes::new(svc!(KvServer, api::kv::KvService::new(server.clone())))
-        .add_service(svc!(WatchServer, api::watch::WatchService::new(server.hub().clone(), server.headers().clone())))
+        .add_service(svc!(WatchServer, api::watch::WatchService::of(server.clone())))
         .add_service(svc!(LeaseServer, api::lease::LeaseService::new(server.clone())))
         .add_service(svc!(ClusterServer, api::cluster::ClusterService::new(server.clone())))
         .add_service(svc!(MaintenanceServer, api::maintenance::MaintenanceService::new(server.clone())))
@@ -183,7 +202,7 @@ pub async fn serve(
             }
             let listener = SecureListener::spawn(listener, mode, Side::Client, false);
             let listener = LimitedListener::new(FixingListener(listener), MAX_CLIENT_CONNECTIONS);
-            axum::serve(listener, router)
+            axum::serve(listener, router.into_make_service_with_connect_info::<ClientCommonName>())
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
@@ -203,7 +222,7 @@ pub async fn serve(
             }
             let listener = SecureListener::spawn(listener, mode, Side::Client, false);
             let listener = LimitedListener::new(FixingListener(listener), MAX_CLIENT_CONNECTIONS);
-            let served = axum::serve(listener, router)
+            let served = axum::serve(listener, router.into_make_service_with_connect_info::<ClientCommonName>())
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

@@ -198,6 +198,17 @@ tls_wait() {
   return 1
 }
 
+# tls_restart NAME URL [ETCDCTL_FLAGS...]: stop server NAME (TERM) and start the same
+# command again (same flags, data dir and ports), then tls_wait through URL with these
+# flags (e.g. --user root:PASSWORD once authentication is enabled).
+tls_restart() {
+  local k
+  k=$(tls_key "$1")
+  cap_stop "$k" TERM 10
+  cap__launch "$k"
+  tls_wait "$@"
+}
+
 # tls_wait_exit NAME SECONDS: wait until server NAME exits; its status in TLS_EXIT
 # ("running" if it did not exit in time; it is then left running).
 tls_wait_exit() {

@@ -11,6 +11,7 @@ use capstan_proto::etcdserverpb::{
 };
 use tonic::{Request as GrpcRequest, Response, Status};
 
+use super::identity::caller;
 use crate::service::Server;
 
 pub struct ClusterService {
@@ -26,6 +27,7 @@ impl ClusterService {
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(&self, r: GrpcRequest<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+        self.server.require_admin(caller(&self.server, &r).await?.as_ref())?;
         Ok(Response::new(self.server.member_add(r.into_inner()).await?))
     }
 
@@ -33,6 +35,7 @@ impl Cluster for ClusterService {
         &self,
         r: GrpcRequest<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.server.require_admin(caller(&self.server, &r).await?.as_ref())?;
         Ok(Response::new(self.server.member_remove(r.into_inner()).await?))
     }
 
@@ -40,6 +43,7 @@ impl Cluster for ClusterService {
         &self,
         r: GrpcRequest<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.server.require_admin(caller(&self.server, &r).await?.as_ref())?;
         Ok(Response::new(self.server.member_update(r.into_inner()).await?))
     }
 
@@ -47,9 +51,11 @@ impl Cluster for ClusterService {
         &self,
         request: GrpcRequest<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
+        let who = caller(&self.server, &request).await?;
         if request.into_inner().linearizable {
             self.server.read_barrier().await?;
         }
+        self.server.require_user(who.as_ref())?;
         Ok(Response::new(MemberListResponse {
             header: self.server.cluster_header(),
             members: self.server.member_list(),
@@ -60,6 +66,7 @@ impl Cluster for ClusterService {
         &self,
         r: GrpcRequest<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.server.require_admin(caller(&self.server, &r).await?.as_ref())?;
         Ok(Response::new(self.server.member_promote(r.into_inner()).await?))
     }
 }

@@ -36,30 +36,34 @@ type ObserveStream = Pin<Box<dyn Stream<Item = Result<LeaderResponse, Status>> +
 impl Election for ElectionService {
     /// Blocks until the lease leads the election `name`.
     async fn campaign(&self, request: Request<CampaignRequest>) -> Result<Response<CampaignResponse>, Status> {
+        let recipes = self.recipes.for_request(&request).await?;
         let req = request.into_inner();
-        let lease = self.recipes.session_lease(req.lease).await?;
-        let (key, rev, header) = self.recipes.campaign(&req.name, lease, &req.value).await?;
+        let lease = recipes.session_lease(req.lease).await?;
+        let (key, rev, header) = recipes.campaign(&req.name, lease, &req.value).await?;
         Ok(Response::new(CampaignResponse { header, leader: Some(LeaderKey { name: req.name, key, rev, lease }) }))
     }
 
     async fn proclaim(&self, request: Request<ProclaimRequest>) -> Result<Response<ProclaimResponse>, Status> {
+        let recipes = self.recipes.for_request(&request).await?;
         let req = request.into_inner();
         let leader = leader_key(req.leader)?;
-        let header = self.recipes.proclaim(&leader.key, leader.rev, leader.lease, &req.value).await?;
+        let header = recipes.proclaim(&leader.key, leader.rev, leader.lease, &req.value).await?;
         Ok(Response::new(ProclaimResponse { header }))
     }
 
     async fn leader(&self, request: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        let (kv, header) = self.recipes.leader(&request.into_inner().name).await?;
+        let recipes = self.recipes.for_request(&request).await?;
+        let (kv, header) = recipes.leader(&request.into_inner().name).await?;
         Ok(Response::new(LeaderResponse { header, kv: Some(kv) }))
     }
 
     type ObserveStream = ObserveStream;
 
     async fn observe(&self, request: Request<LeaderRequest>) -> Result<Response<Self::ObserveStream>, Status> {
+        let recipes = self.recipes.for_request(&request).await?;
         let name = request.into_inner().name;
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let recipes = self.recipes.clone();
+        let recipes = recipes.clone();
         let (err_tx, mut err_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             if let Err(e) = recipes.observe(&name, tx).await {
@@ -78,8 +82,9 @@ impl Election for ElectionService {
     }
 
     async fn resign(&self, request: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
+        let recipes = self.recipes.for_request(&request).await?;
         let leader = leader_key(request.into_inner().leader)?;
-        let header = self.recipes.resign(&leader.key, leader.rev).await?;
+        let header = recipes.resign(&leader.key, leader.rev).await?;
         Ok(Response::new(ResignResponse { header }))
     }
 }

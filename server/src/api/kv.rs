@@ -10,8 +10,10 @@ use capstan_proto::etcdserverpb::{
 use futures::StreamExt;
 use tonic::{Request as GrpcRequest, Response, Status};
 
+use super::identity::caller;
 use super::request_stats::{ProtoText, RequestStats};
 use super::{check_size, validate};
+use crate::auth;
 use crate::service::Server;
 
 pub struct KvService {
@@ -28,10 +30,11 @@ impl KvService {
 impl Kv for KvService {
     async fn range(&self, request: GrpcRequest<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/Range");
+        let who = caller(&self.server, &request).await?;
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::range(&req)?;
-        let resp = self.server.range(&req).await?;
+        let resp = self.server.range(who.as_ref(), &req).await?;
         let content = ProtoText::new()
             .bytes("key", &req.key)
             .bytes("range_end", &req.range_end)
@@ -59,9 +62,11 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<RangeRequest>,
     ) -> Result<Response<Self::RangeStreamStream>, Status> {
+        let who = caller(&self.server, &request).await?;
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::range_stream(&req)?;
+        self.server.authorized_read(who.as_ref(), |view, who| auth::check::range(view, who, &req), || Ok(()))?;
         let chunks = self.server.range_stream(req).map(|chunk| match chunk {
             Ok(resp) => Ok(RangeStreamResponse { range_response: Some(resp) }),
             Err(e) => Err(Status::from(e)),
@@ -71,6 +76,7 @@ impl Kv for KvService {
 
     async fn put(&self, request: GrpcRequest<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/Put");
+        let who = caller(&self.server, &request).await?;
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::put(&req)?;
@@ -79,7 +85,7 @@ impl Kv for KvService {
         let content =
             format!("key:{:?} value_size:{} lease:{}", String::from_utf8_lossy(&req.key), req.value.len(), req.lease);
         let size = prost::Message::encoded_len(&req);
-        let resp = self.server.put(req).await?;
+        let resp = self.server.put(who.as_ref(), req).await?;
         stats.finish_sized(1, size, content, 0, &resp);
         Ok(Response::new(resp))
     }
@@ -89,6 +95,7 @@ impl Kv for KvService {
         request: GrpcRequest<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/DeleteRange");
+        let who = caller(&self.server, &request).await?;
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::delete_range(&req)?;
@@ -98,18 +105,19 @@ impl Kv for KvService {
             .flag("prev_kv", req.prev_kv)
             .text();
         let size = prost::Message::encoded_len(&req);
-        let resp = self.server.delete_range(req).await?;
+        let resp = self.server.delete_range(who.as_ref(), req).await?;
         stats.finish_sized(0, size, content, resp.deleted, &resp);
         Ok(Response::new(resp))
     }
 
     async fn txn(&self, request: GrpcRequest<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let stats = RequestStats::start(&self.server, &request, "/etcdserverpb.KV/Txn");
+        let who = caller(&self.server, &request).await?;
         let req = request.into_inner();
         check_size(&self.server, &req)?;
         validate::txn(&req, self.server.options().max_txn_ops)?;
         self.server.check_quota(prost::Message::encoded_len(&req)).await?;
-        let resp = self.server.txn(req.clone()).await?;
+        let resp = self.server.txn(who.as_ref(), req.clone()).await?;
         // etcd counts the branch that ran, and redacts values.
         let branch = if resp.succeeded { &req.success } else { &req.failure };
         let size = branch.iter().map(prost::Message::encoded_len).sum();
@@ -124,6 +132,8 @@ impl Kv for KvService {
     }
 
     async fn compact(&self, request: GrpcRequest<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
-        Ok(Response::new(self.server.compact(request.into_inner()).await?))
+        let who = caller(&self.server, &request).await?;
+        self.server.require_admin(who.as_ref())?;
+        Ok(Response::new(self.server.compact(who.as_ref(), request.into_inner()).await?))
     }
 }

@@ -22,14 +22,16 @@ impl Lock for LockService {
     /// Blocks until the lease holds the lock on `name`; the returned key is
     /// the lock's ownership (deleting it, or the lease ending, releases it).
     async fn lock(&self, request: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
+        let recipes = self.recipes.for_request(&request).await?;
         let req = request.into_inner();
-        let lease = self.recipes.session_lease(req.lease).await?;
-        let (key, header) = self.recipes.lock(&req.name, lease).await?;
+        let lease = recipes.session_lease(req.lease).await?;
+        let (key, header) = recipes.lock(&req.name, lease).await?;
         Ok(Response::new(LockResponse { header, key }))
     }
 
     async fn unlock(&self, request: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        let header = self.recipes.delete(&request.into_inner().key).await?;
+        let recipes = self.recipes.for_request(&request).await?;
+        let header = recipes.delete(&request.into_inner().key).await?;
         Ok(Response::new(UnlockResponse { header }))
     }
 }

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod election;
 pub mod error;
 pub mod guard;
+pub mod identity;
 pub mod kv;
 pub mod lease;
 pub mod lock;

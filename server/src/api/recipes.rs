@@ -14,6 +14,7 @@ use capstan_proto::mvccpb::KeyValue;
 use capstan_proto::mvccpb::event::EventType;
 use tonic::Status;
 
+use crate::auth::AuthInfo;
 use crate::service::Server;
 use crate::watch::WatchSpec;
 
@@ -30,6 +31,9 @@ pub const SESSION_EXPIRED: &str = "session expired";
 #[derive(Clone)]
 pub struct Recipes {
     server: Arc<Server>,
+    /// The user the recipes act for: the caller's permissions apply, as
+    /// etcd's in-process client carries the caller's credentials.
+    who: Option<AuthInfo>,
 }
 
 /// etcd's `GetPrefixRangeEnd`: the first key after every key starting with `prefix`.
@@ -110,7 +114,13 @@ impl Drop for CleanupOnDrop {
 
 impl Recipes {
     pub fn new(server: Arc<Server>) -> Self {
-        Self { server }
+        Self { server, who: None }
+    }
+
+    /// The recipes acting for the user `request` is from.
+    pub async fn for_request<T>(&self, request: &tonic::Request<T>) -> Result<Recipes, Status> {
+        let who = super::identity::caller(&self.server, request).await?;
+        Ok(Recipes { server: self.server.clone(), who })
     }
 
     fn header(&self, revision: i64) -> Option<ResponseHeader> {
@@ -118,11 +128,11 @@ impl Recipes {
     }
 
     async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, Status> {
-        Ok(self.server.txn(req).await?)
+        Ok(self.server.txn(self.who.as_ref(), req).await?)
     }
 
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse, Status> {
-        Ok(self.server.range(&req).await?)
+        Ok(self.server.range(self.who.as_ref(), &req).await?)
     }
 
     /// The session's lease: the caller's, or (lease 0) a new one with the
@@ -133,13 +143,13 @@ impl Recipes {
             return Ok(lease);
         }
         let grant = capstan_proto::etcdserverpb::LeaseGrantRequest { ttl: DEFAULT_SESSION_TTL, id: 0 };
-        Ok(self.server.lease_grant(grant).await?.id)
+        Ok(self.server.lease_grant(self.who.as_ref(), grant).await?.id)
     }
 
     /// Deletes `key` (Unlock).
     pub async fn delete(&self, key: &[u8]) -> Result<Option<ResponseHeader>, Status> {
         let req = DeleteRangeRequest { key: key.to_vec(), ..Default::default() };
-        Ok(self.server.delete_range(req).await?.header)
+        Ok(self.server.delete_range(self.who.as_ref(), req).await?.header)
     }
 
     /// Deletes `key` if it is still the one created at `rev` (Resign).

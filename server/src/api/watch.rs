@@ -23,8 +23,11 @@ use prost::Message;
 use rand::Rng;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::identity;
+use crate::auth::Access;
 use crate::mvcc::KvStore;
-use crate::service::HeaderFactory;
+use crate::service::auth::Credentials;
+use crate::service::{HeaderFactory, Server};
 use crate::watch::{Delivery, INVALID_WATCH_ID, WatchError, WatchHub, WatchSpec, WatchStream};
 
 /// The status a watch stream ends with when the hub shuts down: clients
@@ -36,11 +39,20 @@ const STOPPED: &str = "etcdserver: server stopped";
 pub struct WatchService {
     hub: Arc<WatchHub>,
     headers: HeaderFactory,
+    /// The member's server, which decides who may watch what (none in
+    /// tests of the watch protocol alone).
+    auth: Option<Arc<Server>>,
 }
 
 impl WatchService {
+    #[cfg(test)]
     pub fn new(hub: Arc<WatchHub>, headers: HeaderFactory) -> Self {
-        Self { hub, headers }
+        Self { hub, headers, auth: None }
+    }
+
+    /// The service of a member: watch creation is authorised by `server`.
+    pub fn of(server: Arc<Server>) -> Self {
+        Self { hub: server.hub().clone(), headers: server.headers().clone(), auth: Some(server) }
     }
 }
 
@@ -51,8 +63,14 @@ impl Watch for WatchService {
     type WatchStream = ResponseStream;
 
     async fn watch(&self, request: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+        // etcd reads the stream's credentials at each create.
+        let creds = identity::credentials(&request);
+        if let Some(server) = &self.auth {
+            server.wait_for_token(&creds).await;
+        }
         let inbound = request.into_inner();
         let session = Session {
+            auth: self.auth.clone().map(|server| (server, creds)),
             stream: self.hub.open_stream(),
             kv: self.hub.kv().clone(),
             headers: self.headers.clone(),
@@ -76,6 +94,8 @@ fn jittered(interval: Duration) -> Duration {
 
 /// Per-stream state of the service (etcd `serverWatchStream`).
 struct Session {
+    /// The server and this stream's credentials, when auth applies.
+    auth: Option<(Arc<Server>, Credentials)>,
     stream: WatchStream,
     kv: Arc<KvStore>,
     headers: HeaderFactory,
@@ -173,7 +193,34 @@ impl Session {
         }
     }
 
+    /// etcd's `isWatchPermitted`: READ on the range as requested (before
+    /// "\0" is read as open-ended), checked once, at creation.
+    fn permitted(&self, c: &WatchCreateRequest) -> Result<(), Status> {
+        let Some((server, creds)) = &self.auth else { return Ok(()) };
+        let key: &[u8] = if c.key.is_empty() { &[0] } else { &c.key };
+        let who = server.resolve(creds)?;
+        server.authorized_read(
+            who.as_ref(),
+            |view, who| view.check(who, Access::Read, key, &c.range_end),
+            || Ok(()),
+        )?;
+        Ok(())
+    }
+
     fn create(&mut self, c: WatchCreateRequest) -> WatchResponse {
+        if c.start_revision >= 0
+            && let Err(status) = self.permitted(&c)
+        {
+            return WatchResponse {
+                header: Some(self.headers.header(self.stream.revision())),
+                watch_id: INVALID_WATCH_ID,
+                created: true,
+                canceled: true,
+                // What grpc-go's status.Error prints; the Go client turns it back into the error.
+                cancel_reason: format!("rpc error: code = {:?} desc = {}", status.code(), status.message()),
+                ..Default::default()
+            };
+        }
         let spec = WatchSpec {
             watch_id: c.watch_id,
             key: c.key,

@@ -298,9 +298,9 @@ pub(super) static FLAGS: &[Flag] = &[
     flag!(Security, Choice, "tls-min-version", "TLS1.2", tls_min_version = p_tls_version, "Minimum TLS version: TLS1.2 or TLS1.3."),
     flag!(Security, Choice, "tls-max-version", "", tls_max_version = p_tls_version, "Maximum TLS version: TLS1.2 or TLS1.3 (empty = highest supported)."),
     // ----- Auth
-    flag!(Auth, Str, "auth-token", "simple", auth_token = p_string, "Authentication token type and options: 'simple', or 'jwt,pub-key=...,priv-key=...,sign-method=...'.").refused("authentication is not implemented"),
-    flag!(Auth, Int, "bcrypt-cost", "10", bcrypt_cost = p_u64, "bcrypt cost for hashing auth passwords (4 to 31).").ignored("authentication is not implemented, so no password is hashed"),
-    flag!(Auth, Int, "auth-token-ttl", "300", auth_token_ttl = p_u64, "Lifetime, in seconds, of a simple auth token.").ignored("authentication is not implemented, so no token is issued"),
+    flag!(Auth, Str, "auth-token", "simple", auth_token = p_string, "Authentication token type and options: 'simple', or 'jwt,pub-key=...,priv-key=...,sign-method=...'."),
+    flag!(Auth, Int, "bcrypt-cost", "10", bcrypt_cost = p_u64, "bcrypt cost for hashing auth passwords (4 to 31)."),
+    flag!(Auth, Int, "auth-token-ttl", "300", auth_token_ttl = p_u64, "Lifetime, in seconds, of a simple auth token."),
     // ----- Profiling and monitoring
     flag!(Profiling, Bool, "enable-pprof", "false", enable_pprof = p_bool, "Serve runtime profiling data at <client URL>/debug/pprof/.").ignored("Capstan serves no /debug/pprof profiles"),
     Flag {

@@ -92,7 +92,7 @@ impl Services {
             body_limit: body_limit(message_limit),
             message_limit,
             kv: api::kv::KvService::new(server.clone()),
-            watch: api::watch::WatchService::new(server.hub().clone(), server.headers().clone()),
+            watch: api::watch::WatchService::of(server.clone()),
             lease: api::lease::LeaseService::new(server.clone()),
             cluster: api::cluster::ClusterService::new(server.clone()),
             maintenance: api::maintenance::MaintenanceService::new(server.clone()),

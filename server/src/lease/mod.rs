@@ -95,6 +95,11 @@ impl Lessor {
         tracing::info!(leases = self.leases.len(), "lessor recovered");
     }
 
+    /// The keys attached to lease `id` (none if there is no such lease).
+    pub fn keys(&self, id: i64) -> Vec<Vec<u8>> {
+        self.leases.get(&id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default()
+    }
+
     pub fn contains(&self, id: i64) -> bool {
         self.leases.contains_key(&id)
     }

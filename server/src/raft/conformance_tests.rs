@@ -41,6 +41,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let snapshots = SnapshotStore::open(dir.path().join("snap")).map_err(io)?;
         let metrics = crate::metrics::Metrics::new();
         let log = LogStore::new(engine.clone(), true, metrics.clone()).expect("log store");
+        let auth = Arc::new(crate::auth::AuthStore::open(&engine, crate::auth::Tokens::None).map_err(io)?);
         let sm = StateMachine::open(
             engine,
             Arc::new(kv),
@@ -50,6 +51,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
             snapshots,
             Arc::new(Unobserved),
             metrics,
+            auth,
         )
         .map_err(io)?;
         sm.started().store(true, std::sync::atomic::Ordering::SeqCst);

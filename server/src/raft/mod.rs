@@ -4,6 +4,7 @@
 // openraft's StorageError is large by design and every storage trait returns it.
 #![allow(clippy::result_large_err)]
 
+mod apply_auth;
 #[cfg(test)]
 mod conformance_tests;
 mod log_store;

@@ -17,8 +17,10 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshot
 use parking_lot::Mutex;
 use prost::Message;
 
+use super::apply_auth;
 use super::snapshot::SnapshotStore;
 use super::{Entry, LogId, SnapshotMeta, StorageResult, StoredMembership, TypeConfig, io_err};
+use crate::auth::{AuthStore, Persist};
 use crate::lease::{LeaseError, LeaseRecord, Lessor};
 use crate::membership::{MemberAttrs, MemberTable};
 use crate::metrics::{Metrics, MvccOps};
@@ -36,6 +38,8 @@ pub enum ApplyError {
     /// The NOSPACE alarm is active: only reads, deletes and compactions pass.
     #[error("mvcc: database space exceeded")]
     NoSpace,
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("unsupported request")]
     Unsupported,
 }
@@ -53,10 +57,16 @@ pub enum AppliedOutput {
     DeleteRange(DeleteRangeResponse),
     Txn(TxnResponse),
     Compaction,
-    LeaseGrant { id: i64, ttl: i64 },
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+    },
     LeaseRevoke,
     Alarm(Vec<AlarmMember>),
     MemberAttributes,
+    /// A user, role or permission change, or auth enabled or disabled.
+    AuthChanged,
+    Authenticated(crate::auth::Authenticated),
 }
 
 /// The outcome of one applied request, with the revision after it.
@@ -104,6 +114,8 @@ pub struct StateMachine {
     started: Arc<std::sync::atomic::AtomicBool>,
     /// The member's metrics (mvcc and lease counts, backend commits, snapshots).
     metrics: Arc<Metrics>,
+    /// Users, roles and the enabled flag; checks writes when auth is on.
+    auth: Arc<AuthStore>,
 }
 
 const NOSPACE: i32 = capstan_proto::etcdserverpb::AlarmType::Nospace as i32;
@@ -121,6 +133,7 @@ impl StateMachine {
         snapshots: SnapshotStore,
         hooks: Arc<dyn ApplyHooks>,
         metrics: Arc<Metrics>,
+        auth: Arc<AuthStore>,
     ) -> Result<Self, crate::storage::StorageError> {
         let (applied, membership) = load_meta(&engine, &alarms, &members)?;
         Ok(Self {
@@ -137,6 +150,7 @@ impl StateMachine {
             applied_requests: 0,
             started: Default::default(),
             metrics,
+            auth,
         })
     }
 
@@ -153,9 +167,16 @@ impl StateMachine {
         applier: &mut Applier<'_>,
         lessor: &mut Lessor,
         req: InternalRequest,
+        index: u64,
     ) -> Result<AppliedOutput, ApplyError> {
         let nospace = self.alarms.lock().iter().any(|(_, a)| *a == NOSPACE);
         let Some(request) = req.request else { return Err(ApplyError::Unsupported) };
+        apply_auth::authorize(&self.auth, &apply_auth::proposer(req.auth), &request, lessor)?;
+        let engine = self.engine.clone();
+        let mut persist = Persist { engine: &engine, batch: applier.batch() };
+        if let Some(out) = apply_auth::apply(&self.auth, &mut persist, &request, index) {
+            return out;
+        }
         let out = match request {
             Request::Put(p) => {
                 if nospace {
@@ -355,7 +376,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         let id = req.id;
                         let op = req.request.as_ref().map_or("unknown", request_op);
                         let start = Instant::now();
-                        let out = self.apply_one(&mut applier, &mut lessor, req);
+                        let out = self.apply_one(&mut applier, &mut lessor, req, entry.log_id.index);
                         self.metrics.observe_apply(op, out.is_ok(), start.elapsed());
                         results.push((id, out.map(|o| (o, applier.current_revision()))));
                     }
@@ -476,6 +497,7 @@ impl StateMachine {
         let attachments = self.kv.reload()?;
         let leases = load_leases(&self.engine)?;
         self.lessor.lock().reset(leases, attachments, Instant::now());
+        self.auth.reload(&self.engine)?;
         let (applied, membership) = load_meta(&self.engine, &self.alarms, &self.members)?;
         self.applied = applied;
         self.membership = membership;
@@ -519,7 +541,19 @@ pub fn request_op(request: &Request) -> &'static str {
         Request::LeaseRevoke(_) => "LeaseRevoke",
         Request::Alarm(_) => "Alarm",
         Request::MemberAttributes(_) => "ClusterMemberAttrSet",
-        _ => "unknown",
+        Request::LeaseCheckpoint(_) => "LeaseCheckpoint",
+        Request::AuthEnable(_) => "AuthEnable",
+        Request::AuthDisable(_) => "AuthDisable",
+        Request::AuthUserAdd(_) => "AuthUserAdd",
+        Request::AuthUserDelete(_) => "AuthUserDelete",
+        Request::AuthUserChangePassword(_) => "AuthUserChangePassword",
+        Request::AuthUserGrantRole(_) => "AuthUserGrantRole",
+        Request::AuthUserRevokeRole(_) => "AuthUserRevokeRole",
+        Request::AuthRoleAdd(_) => "AuthRoleAdd",
+        Request::AuthRoleDelete(_) => "AuthRoleDelete",
+        Request::AuthRoleGrantPermission(_) => "AuthRoleGrantPermission",
+        Request::AuthRoleRevokePermission(_) => "AuthRoleRevokePermission",
+        Request::Authenticate(_) => "Authenticate",
     }
 }
 

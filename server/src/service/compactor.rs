@@ -28,7 +28,7 @@ const REVISION_CHECK_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 async fn compact(server: &Server, revision: i64) -> bool {
     tracing::info!(revision, "starting auto compaction");
-    match server.compact(CompactionRequest { revision, physical: false }).await {
+    match server.compact(None, CompactionRequest { revision, physical: false }).await {
         Ok(_) => true,
         Err(ServiceError::Apply(ApplyError::Mvcc(e))) if matches!(*e, MvccError::Compacted) => true,
         Err(e) => {

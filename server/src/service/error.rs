@@ -43,6 +43,24 @@ etcd_errors! {
     MemberNotFound,
     RequestTooLarge,
     AuthNotEnabled,
+    RootUserNotExist,
+    RootRoleNotExist,
+    UserAlreadyExist,
+    UserEmpty,
+    UserNotFound,
+    RoleAlreadyExist,
+    RoleNotFound,
+    RoleEmpty,
+    AuthFailed,
+    PermissionNotGiven,
+    PermissionDenied,
+    RoleNotGranted,
+    PermissionNotGranted,
+    InvalidAuthToken,
+    InvalidAuthMgmt,
+    AuthOldRevision,
+    NoPasswordUser,
+    VerifyOnly,
     NoLeader,
     NotLeader,
     Stopped,
@@ -103,6 +121,39 @@ impl From<&MvccError> for EtcdError {
     }
 }
 
+impl From<&crate::auth::AuthError> for EtcdError {
+    fn from(e: &crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as A;
+        match e {
+            A::RootUserNotExist => EtcdError::RootUserNotExist,
+            A::RootRoleNotExist => EtcdError::RootRoleNotExist,
+            A::UserEmpty => EtcdError::UserEmpty,
+            A::UserNotFound => EtcdError::UserNotFound,
+            A::RoleNotFound => EtcdError::RoleNotFound,
+            A::RoleEmpty => EtcdError::RoleEmpty,
+            A::AuthFailed => EtcdError::AuthFailed,
+            A::PermissionNotGiven => EtcdError::PermissionNotGiven,
+            A::PermissionDenied => EtcdError::PermissionDenied,
+            A::RoleNotGranted => EtcdError::RoleNotGranted,
+            A::PermissionNotGranted => EtcdError::PermissionNotGranted,
+            A::InvalidAuthToken => EtcdError::InvalidAuthToken,
+            A::InvalidAuthMgmt => EtcdError::InvalidAuthMgmt,
+            A::AuthOldRevision => EtcdError::AuthOldRevision,
+            A::NoPasswordUser => EtcdError::NoPasswordUser,
+            A::VerifyOnly => EtcdError::VerifyOnly,
+            A::UserAlreadyExist => EtcdError::UserAlreadyExist,
+            A::RoleAlreadyExist => EtcdError::RoleAlreadyExist,
+            A::AuthNotEnabled => EtcdError::AuthNotEnabled,
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ServiceError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        ServiceError::Etcd((&e).into())
+    }
+}
+
 impl From<&LeaseError> for EtcdError {
     fn from(e: &LeaseError) -> Self {
         match e {
@@ -120,6 +171,7 @@ impl From<&ServiceError> for EtcdError {
             ServiceError::Apply(ApplyError::Mvcc(m)) => m.as_ref().into(),
             ServiceError::Apply(ApplyError::Lease(l)) => l.into(),
             ServiceError::Apply(ApplyError::NoSpace) => EtcdError::NoSpace,
+            ServiceError::Apply(ApplyError::Auth(a)) => a.into(),
             ServiceError::Apply(ApplyError::Unsupported) => EtcdError::NotCapable,
             ServiceError::NoLeader => EtcdError::NoLeader,
             ServiceError::NotLeader => EtcdError::NotLeader,

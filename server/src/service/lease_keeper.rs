@@ -9,6 +9,7 @@ use capstan_proto::etcdserverpb::LeaseRevokeRequest;
 use parking_lot::Mutex;
 
 use super::Server;
+use crate::auth::AuthInfo;
 
 /// How often expiry is checked (etcd: every 500 ms).
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -60,7 +61,7 @@ fn revoke_expired(server: &Arc<Server>, revoking: &Arc<Mutex<HashSet<i64>>>) {
         let server = server.clone();
         let revoking = revoking.clone();
         tokio::spawn(async move {
-            let result = server.lease_revoke(LeaseRevokeRequest { id }).await;
+            let result = server.lease_revoke(Some(&AuthInfo::member()), LeaseRevokeRequest { id }).await;
             if let Err(e) = result {
                 tracing::debug!(lease = id, error = %e, "revoke of expired lease failed; will retry");
             }

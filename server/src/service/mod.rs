@@ -2,6 +2,7 @@
 //! Raft proposals (batched), linearizable reads wait for a read index,
 //! serializable reads are served locally.
 
+pub mod auth;
 mod compactor;
 mod downgrade;
 mod error;
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use capstan_proto::capstanpb::{InternalRequest, internal_request::Request};
+use capstan_proto::capstanpb::{AuthHeader, InternalRequest, internal_request::Request};
 use capstan_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use capstan_proto::mvccpb::Event;
 use parking_lot::Mutex;
@@ -39,6 +40,7 @@ pub use header::HeaderFactory;
 pub use ids::IdGenerator;
 pub use status::storage_version;
 
+use crate::auth::AuthInfo;
 use crate::lease::Lessor;
 use crate::membership::MemberTable;
 use crate::mvcc::KvStore;
@@ -148,6 +150,9 @@ pub struct ServerOptions {
     /// Unary requests slower than this are logged as etcd's "request stats"
     /// warning (--warning-unary-request-duration).
     pub warning_unary_request_duration: Duration,
+    /// `--client-cert-auth`: a verified client certificate's common name is
+    /// the user when no token is sent.
+    pub client_cert_auth: bool,
     /// Every feature gate: (name, stage, on), for etcd_server_feature_enabled.
     pub feature_gates: Vec<(&'static str, &'static str, bool)>,
     pub election_timeout: Duration,
@@ -180,6 +185,10 @@ pub struct Server {
     read_indexes: read_index::ReadIndexQueue,
     /// This member's metrics.
     metrics: Arc<crate::metrics::Metrics>,
+    /// Users, roles, tokens (shared with the state machine).
+    auth: Arc<crate::auth::AuthStore>,
+    /// bcrypt, off the async threads and bounded.
+    passwords: crate::auth::password::Passwords,
     /// The background tasks [`Server::start`] spawned. Each ends once the
     /// shutdown signal is sent; [`Server::join_background`] waits for them.
     background: Mutex<tokio::task::JoinSet<()>>,
@@ -202,6 +211,8 @@ pub struct ServerParts {
     pub progress: tokio::sync::watch::Receiver<AppliedProgress>,
     /// This member's metrics (also given to the log store, state machine and network).
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub auth: Arc<crate::auth::AuthStore>,
+    pub passwords: crate::auth::password::Passwords,
 }
 
 impl Server {
@@ -228,6 +239,8 @@ impl Server {
             ready: tokio::sync::watch::channel(false).0,
             read_indexes: Default::default(),
             metrics: parts.metrics,
+            auth: parts.auth,
+            passwords: parts.passwords,
             background: Mutex::new(tokio::task::JoinSet::new()),
         });
         {
@@ -306,12 +319,18 @@ impl Server {
 
     /// Proposes a write through Raft and waits until it is applied; the
     /// typed methods (`requests`) pick its result.
-    pub(super) async fn propose(&self, request: Request) -> Result<(AppliedOutput, i64), ServiceError> {
+    /// `who` is checked again when the entry is applied.
+    pub(super) async fn propose(
+        &self,
+        who: Option<&AuthInfo>,
+        request: Request,
+    ) -> Result<(AppliedOutput, i64), ServiceError> {
         let started = Instant::now();
         let kind = crate::raft::request_op(&request);
         let id = self.ids.next();
         let rx = self.waiters.register(id);
-        let req = InternalRequest { id, request: Some(request), ..Default::default() };
+        let auth = who.map(|w| AuthHeader { username: w.user.clone(), revision: w.revision });
+        let req = InternalRequest { id, request: Some(request), auth, ..Default::default() };
         let metrics = &self.metrics;
         // One deadline for waiting in the queue and for the apply.
         let deadline = Instant::now() + self.options.request_timeout;
@@ -446,10 +465,14 @@ impl Server {
         config.get_node(&id).is_some() && !config.voter_ids().any(|v| v == id)
     }
 
-    pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
+    pub async fn range(&self, who: Option<&AuthInfo>, req: &RangeRequest) -> Result<RangeResponse, ServiceError> {
         let started = Instant::now();
         let result = match self.before_read(req.serializable).await {
-            Ok(()) => self.range_local(req),
+            Ok(()) => self.authorized_read(
+                who,
+                |view, who| crate::auth::check::range(view, who, req),
+                || self.range_local(req),
+            ),
             Err(e) => Err(e),
         };
         self.metrics.observe_request("Range", result.is_ok(), started.elapsed());
@@ -486,7 +509,7 @@ impl Server {
                 member_id,
                 alarm: nospace,
             };
-            self.alarm(alarm).await?;
+            self.alarm(None, alarm).await?;
         }
         Err(ServiceError::Apply(ApplyError::NoSpace))
     }

@@ -35,7 +35,7 @@ pub(super) async fn run(server: Arc<Server>, mut shutdown: tokio::sync::watch::R
                 name: wanted.name.clone(),
                 client_urls: wanted.client_urls.clone(),
             });
-            server.propose(request).await?;
+            server.propose(None, request).await?;
             tracing::info!(name = %wanted.name, client_urls = ?wanted.client_urls, "published local member to cluster through raft");
             Ok(())
         };

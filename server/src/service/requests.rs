@@ -12,12 +12,13 @@ use capstan_proto::etcdserverpb::{
 };
 
 use super::{EtcdError, Server, ServiceError};
+use crate::auth::AuthInfo;
 use crate::raft::AppliedOutput;
 
 impl Server {
-    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServiceError> {
+    pub async fn put(&self, who: Option<&AuthInfo>, req: PutRequest) -> Result<PutResponse, ServiceError> {
         let (mut resp, rev) = self
-            .propose_for(Request::Put(req), |out| match out {
+            .propose_for(who, Request::Put(req), |out| match out {
                 AppliedOutput::Put(resp) => Ok(resp),
                 other => Err(other),
             })
@@ -26,9 +27,13 @@ impl Server {
         Ok(resp)
     }
 
-    pub async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse, ServiceError> {
+    pub async fn delete_range(
+        &self,
+        who: Option<&AuthInfo>,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, ServiceError> {
         let (mut resp, rev) = self
-            .propose_for(Request::DeleteRange(req), |out| match out {
+            .propose_for(who, Request::DeleteRange(req), |out| match out {
                 AppliedOutput::DeleteRange(resp) => Ok(resp),
                 other => Err(other),
             })
@@ -38,9 +43,9 @@ impl Server {
     }
 
     /// Only the outermost header is filled; nested responses keep theirs.
-    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, ServiceError> {
+    pub async fn txn(&self, who: Option<&AuthInfo>, req: TxnRequest) -> Result<TxnResponse, ServiceError> {
         let (mut resp, rev) = self
-            .propose_for(Request::Txn(req), |out| match out {
+            .propose_for(who, Request::Txn(req), |out| match out {
                 AppliedOutput::Txn(resp) => Ok(resp),
                 other => Err(other),
             })
@@ -49,9 +54,13 @@ impl Server {
         Ok(resp)
     }
 
-    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse, ServiceError> {
+    pub async fn compact(
+        &self,
+        who: Option<&AuthInfo>,
+        req: CompactionRequest,
+    ) -> Result<CompactionResponse, ServiceError> {
         let ((), rev) = self
-            .propose_for(Request::Compaction(req), |out| match out {
+            .propose_for(who, Request::Compaction(req), |out| match out {
                 AppliedOutput::Compaction => Ok(()),
                 other => Err(other),
             })
@@ -60,12 +69,16 @@ impl Server {
     }
 
     /// Grants a lease; ID 0 asks this member to choose one (as etcd does).
-    pub async fn lease_grant(&self, mut req: LeaseGrantRequest) -> Result<LeaseGrantResponse, ServiceError> {
+    pub async fn lease_grant(
+        &self,
+        who: Option<&AuthInfo>,
+        mut req: LeaseGrantRequest,
+    ) -> Result<LeaseGrantResponse, ServiceError> {
         if req.id == 0 {
             req.id = self.ids.next_lease_id();
         }
         let ((id, ttl), rev) = self
-            .propose_for(Request::LeaseGrant(req), |out| match out {
+            .propose_for(who, Request::LeaseGrant(req), |out| match out {
                 AppliedOutput::LeaseGrant { id, ttl } => Ok((id, ttl)),
                 other => Err(other),
             })
@@ -73,9 +86,13 @@ impl Server {
         Ok(LeaseGrantResponse { header: Some(self.headers.header(rev)), id, ttl, error: String::new() })
     }
 
-    pub async fn lease_revoke(&self, req: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, ServiceError> {
+    pub async fn lease_revoke(
+        &self,
+        who: Option<&AuthInfo>,
+        req: LeaseRevokeRequest,
+    ) -> Result<LeaseRevokeResponse, ServiceError> {
         let ((), rev) = self
-            .propose_for(Request::LeaseRevoke(req), |out| match out {
+            .propose_for(who, Request::LeaseRevoke(req), |out| match out {
                 AppliedOutput::LeaseRevoke => Ok(()),
                 other => Err(other),
             })
@@ -84,9 +101,9 @@ impl Server {
     }
 
     /// Activates, deactivates or lists alarms; answers the alarms after it.
-    pub async fn alarm(&self, req: AlarmRequest) -> Result<AlarmResponse, ServiceError> {
+    pub async fn alarm(&self, who: Option<&AuthInfo>, req: AlarmRequest) -> Result<AlarmResponse, ServiceError> {
         let (alarms, rev) = self
-            .propose_for(Request::Alarm(req), |out| match out {
+            .propose_for(who, Request::Alarm(req), |out| match out {
                 AppliedOutput::Alarm(alarms) => Ok(alarms),
                 other => Err(other),
             })
@@ -98,10 +115,11 @@ impl Server {
     /// the state machine's answer; another kind of answer is a bug.
     async fn propose_for<T>(
         &self,
+        who: Option<&AuthInfo>,
         request: Request,
         expect: impl FnOnce(AppliedOutput) -> Result<T, AppliedOutput>,
     ) -> Result<(T, i64), ServiceError> {
-        let (out, rev) = self.propose(request).await?;
+        let (out, rev) = self.propose(who, request).await?;
         match expect(out) {
             Ok(value) => Ok((value, rev)),
             Err(other) => {

@@ -16,7 +16,7 @@ pub enum Cf {
     Lease,
     /// State-machine metadata: the keys in [`meta`].
     Meta,
-    /// Auth users/roles (later issues).
+    /// Auth state: the keys in [`auth`].
     Auth,
 }
 
@@ -95,6 +95,26 @@ pub mod meta {
     pub const MEMBER_ATTRS: &[u8] = b"member_attrs";
     /// bincode `BTreeSet<u64>`: ids removed from the cluster.
     pub const REMOVED: &[u8] = b"removed_members";
+}
+
+/// Keys of [`Cf::Auth`], written in the batch of the entry that changed them.
+pub mod auth {
+    /// `[1]` while authentication is enabled, `[0]` after it was disabled.
+    pub const ENABLED: &[u8] = b"enabled";
+    /// u64 BE: etcd's auth revision (absent: 1, a fresh store).
+    pub const REVISION: &[u8] = b"revision";
+    /// `user/<name>` → protobuf `authpb.User` (the password as its bcrypt hash).
+    pub const USER_PREFIX: &[u8] = b"user/";
+    /// `role/<name>` → protobuf `authpb.Role`.
+    pub const ROLE_PREFIX: &[u8] = b"role/";
+
+    pub fn user(name: &[u8]) -> Vec<u8> {
+        [USER_PREFIX, name].concat()
+    }
+
+    pub fn role(name: &[u8]) -> Vec<u8> {
+        [ROLE_PREFIX, name].concat()
+    }
 }
 
 /// Raft log key for `index`.

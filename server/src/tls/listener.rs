@@ -82,13 +82,26 @@ impl Socket for tokio::net::UnixStream {
 /// client certificate, its common name (the user for authorization when
 /// `--client-cert-auth` is on and auth is enabled).
 ///
-/// Axum hands it to handlers as the connection's address; authorization
-/// (the next layer to come) reads `common_name` from there.
+/// Axum hands it to the router as the connection's address; requests get
+/// its common name as [`ClientCommonName`].
 #[derive(Clone, Debug)]
-#[allow(dead_code, reason = "read through Debug in logs until authorization reads the common name")]
+#[allow(dead_code, reason = "the address is read through Debug in logs")]
 pub struct Remote<A> {
     pub addr: A,
     pub common_name: Option<Arc<str>>,
+}
+
+/// The verified client certificate's common name, in every request's
+/// extensions (as `ConnectInfo`) when the router is served with
+/// `into_make_service_with_connect_info::<ClientCommonName>()`: with
+/// `--client-cert-auth` it names the user, as in etcd.
+#[derive(Clone, Debug, Default)]
+pub struct ClientCommonName(pub Option<Arc<str>>);
+
+impl ClientCommonName {
+    pub fn of<A>(remote: &Remote<A>) -> Self {
+        ClientCommonName(remote.common_name.clone())
+    }
 }
 
 /// A connection whose handshake is done, with who is on the other end.
