@@ -121,6 +121,9 @@ pub struct AuthStore {
     revision: AtomicU64,
     state: RwLock<AuthState>,
     tokens: Tokens,
+    /// Counts changes (every revision move, and enable, which moves none),
+    /// so open watches re-check their permissions.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A consistent read of the auth state for checking one request.
@@ -138,6 +141,7 @@ impl AuthStore {
             revision: AtomicU64::new(1),
             state: Default::default(),
             tokens,
+            changes: tokio::sync::watch::Sender::new(0),
         };
         store.reload(engine)?;
         Ok(store)
@@ -177,6 +181,7 @@ impl AuthStore {
         *self.state.write() = state;
         self.enabled.store(enabled.unwrap_or(false), Ordering::Release);
         self.revision.store(revision.unwrap_or(1).max(1), Ordering::Release);
+        self.changed();
         Ok(())
     }
 
@@ -196,6 +201,16 @@ impl AuthStore {
     fn commit_revision(&self, w: &mut Persist<'_>) {
         let rev = self.revision.fetch_add(1, Ordering::AcqRel) + 1;
         w.batch.put(w.engine, Cf::Auth, keys::REVISION, rev.to_be_bytes());
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Wakes on every change of users, roles, permissions or the enabled flag.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     // --- changes, applied by the state machine ------------------------------
@@ -213,6 +228,7 @@ impl AuthStore {
         // The revision record is written once, so a restart reads it back.
         w.batch.put(w.engine, Cf::Auth, keys::REVISION, self.revision().to_be_bytes());
         self.enabled.store(true, Ordering::Release);
+        self.changed();
         tracing::info!("enabled authentication");
         Ok(())
     }
@@ -457,6 +473,10 @@ fn decode_hash(hashed: &str) -> Result<Vec<u8>, AuthError> {
 impl AuthView<'_> {
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     pub fn state(&self) -> &AuthState {
