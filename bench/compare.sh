@@ -52,6 +52,12 @@
 #                       certificate with the members' IPs, 127.0.0.1 and localhost; per
 #                       member a peer certificate; one client certificate) are made with
 #                       openssl in TMPDIR's run directory (tls/). Default 0: plain text.
+#   COMPARE_AUTH=1      both clusters with auth enabled (etcd's RBAC): a root user, and
+#                       the user capstan-bench runs as (`--user bench:...`, simple
+#                       tokens) holds a role with READWRITE on every range the
+#                       workloads touch (prefixes p/ and w/, [0, :) for the loaded
+#                       keys, prefix compare-), so every request is checked
+#                       against its permissions. Default 0: auth off.
 #   TMPDIR              where the data dirs go (1 000 000 keys: a few GB in all);
 #                       removed at the end unless something failed or CAP_KEEP_TMP=1
 # Tiny run (seconds, e.g. against debug builds): COMPARE_SIZES=1 COMPARE_ROUNDS=1
@@ -83,6 +89,8 @@ WATCH_RATE=${COMPARE_WATCH_RATE:-10}
 SERVING_TIMEOUT=${COMPARE_SERVING_TIMEOUT:-600}
 TLS=${COMPARE_TLS:-0}
 case $TLS in 0 | 1) ;; *) echo "compare.sh: COMPARE_TLS must be 0 or 1" >&2; exit 2 ;; esac
+AUTH=${COMPARE_AUTH:-0}
+case $AUTH in 0 | 1) ;; *) echo "compare.sh: COMPARE_AUTH must be 0 or 1" >&2; exit 2 ;; esac
 OUT=${COMPARE_OUT:-$ROOT/bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).md}
 RAW=${OUT%.md}.d
 
@@ -123,6 +131,21 @@ if [ "$TLS" = 1 ]; then
   BENCH_TLS=("${CL_TLS_CLIENT[@]}")
 fi
 
+# --- auth (COMPARE_AUTH=1) -------------------------------------------------------------
+BENCH_AUTH=() ROOT_AUTH=()
+[ "$AUTH" = 1 ] && BENCH_AUTH=(--user bench:benchpw) ROOT_AUTH=(--user root:rootpw)
+# auth_setup: the current cluster gets users root and bench, bench's role, and auth on.
+auth_setup() {
+  local step
+  for step in "user add root:rootpw" "user grant-role root root" "user add bench:benchpw" "role add bench" \
+    "role grant-permission bench readwrite p/ --prefix" "role grant-permission bench readwrite w/ --prefix" \
+    "role grant-permission bench readwrite 0 :" "role grant-permission bench readwrite compare- --prefix" \
+    "user grant-role bench bench" "auth enable"; do
+    # shellcheck disable=SC2086  # (each step is words)
+    cl_ctl m1 $step >/dev/null || { cap_err "auth setup: etcdctl $step failed"; return 1; }
+  done
+}
+
 # sys_use SYS SIZE: make SYS's cluster of SIZE members the current run of cluster.sh.
 sys_use() {
   CL_RUN=$1-$2 CL_NET=${SYS_NET[$1]:-} CL_CPORT=${SYS_CPORT[$1]:-} CL_PPORT=${SYS_PPORT[$1]:-}
@@ -139,6 +162,7 @@ sys_start() {
   fi
   cl_new "$2" "${SYS_BIN[$1]}" || return 1
   SYS_MEMBERS[$1]="${CL_MEMBERS[*]}"
+  if [ "$AUTH" = 1 ]; then auth_setup || return 1; fi
 }
 sys_stop() { sys_use "$1" "$2"; cl_stop_all TERM; }
 
@@ -147,7 +171,7 @@ sys_stop() { sys_use "$1" "$2"; cl_stop_all TERM; }
 # COMPARE_TLS=1 a run whose connections were not TLS (config.tls) fails too.
 bench() {
   local name=$1; shift
-  "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_eps)" --no-progress --label "$name" "${BENCH_TLS[@]}" "$@" >"$RAW/$name.txt" 2>&1
+  "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_eps)" --no-progress --label "$name" "${BENCH_TLS[@]}" "${BENCH_AUTH[@]}" "$@" >"$RAW/$name.txt" 2>&1
   local rc=$? r
   r=$(sed -n 's/^RESULT //p' "$RAW/$name.txt" | tail -n 1)
   printf '%s\n' "$r"
@@ -188,7 +212,7 @@ serving_after_restart() {
   for n in "${CL_MEMBERS[@]}"; do
     ok=0
     while (($(now_us) - t0 < SERVING_TIMEOUT * 1000000)); do
-      if "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_ep "$n")" "${BENCH_TLS[@]}" --no-progress --json --total 1 --dial-timeout 1 \
+      if "$CAPSTAN_BENCH_BIN" --endpoints "$(cl_ep "$n")" "${BENCH_TLS[@]}" "${BENCH_AUTH[@]}" --no-progress --json --total 1 --dial-timeout 1 \
         --request-timeout 1 range compare-probe --consistency l 2>/dev/null | grep -q '"ok":1,'; then ok=1; break; fi
       cl_alive "$n" || break
       sleep 0.02
@@ -252,7 +276,7 @@ for size in $SIZES; do
 
   for s in "${SYSTEMS[@]}"; do
     sys_use "$s" "$size"
-    cl_ctl m1 put compare-range "$(head -c "$VAL_SIZE" /dev/zero | tr '\0' v)" >/dev/null || FAILED=$((FAILED + 1))
+    cl_ctl m1 "${ROOT_AUTH[@]}" put compare-range "$(head -c "$VAL_SIZE" /dev/zero | tr '\0' v)" >/dev/null || FAILED=$((FAILED + 1))
   done
   for ((round = 1; round <= ROUNDS; round++)); do
     for w in $WORKLOADS; do
@@ -279,6 +303,7 @@ print("# Capstan vs etcd, side by side$([ "$TLS" = 1 ] && echo ", with TLS")")
 print()
 print("- date: $(date -u +%FT%TZ); duration: $((SECONDS - START)) s; machine: $MACHINE")
 print("- etcd: \`$COMPARE_ETCD\` ($ETCD_VERSION); Capstan: \`$CAPSTAN_BIN\`; bench: \`$CAPSTAN_BENCH_BIN\`")
+print("- auth: $([ "$AUTH" = 1 ] && echo 'on (COMPARE_AUTH=1): capstan-bench as a non-root user with READWRITE on the ranges it uses, simple tokens' || echo 'off')")
 print("- TLS: $([ "$TLS" = 1 ] && echo 'on (COMPARE_TLS=1): client and peer, https URLs, mutual (--client-cert-auth, --peer-client-cert-auth), ECDSA P-256 certificates; capstan-bench and etcdctl with --cacert --cert --key' || echo 'off (plain-text client and peer connections)')")
 print("- sizes: $SIZES; rounds: %s (A B alternation, etcd first); requests per run: $TOTAL; loaded keys: $KEYS (8 B keys, $VAL_SIZE B values); watch fan-out: $WATCHERS watchers on one key, $WATCH_PUTS puts at $WATCH_RATE/s; target leader: ${COMPARE_TARGET_LEADER:-0}" % rounds)
 print()

@@ -64,6 +64,9 @@ pub struct GlobalOpts {
     /// Free-form label copied into the JSON result (e.g. "etcd-3m-round1").
     #[arg(long, global = true, default_value = "")]
     pub label: String,
+    /// NAME:PASSWORD: authenticate once and send the token with every request (etcd auth).
+    #[arg(long, global = true, value_name = "NAME:PASSWORD")]
+    pub user: Option<String>,
     #[command(flatten)]
     pub tls: TlsOpts,
 }

@@ -13,11 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use capstan_proto::etcdserverpb::AuthenticateRequest;
 use capstan_proto::etcdserverpb::StatusRequest;
+use capstan_proto::etcdserverpb::auth_client::AuthClient;
 use capstan_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::cli::{GlobalOpts, TlsOpts};
@@ -202,10 +206,37 @@ pub async fn find_leader(dialer: &Dialer, endpoints: &[String]) -> anyhow::Resul
     bail!("no endpoint is the leader ({})", seen.join("; "))
 }
 
+/// A connection of a run: a channel whose requests carry the `--user`'s auth token
+/// (etcd's `token` metadata), as clientv3 sends it.
+pub type Conn = InterceptedService<Channel, TokenInterceptor>;
+
+/// Adds the token, if any, to every request.
+#[derive(Clone, Default)]
+pub struct TokenInterceptor(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for TokenInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// `--user name:password`: authenticates once (etcd's Authenticate) and returns the
+/// token every request then carries. Simple tokens slide with every use, so a run of
+/// any length keeps one; a JWT expiring mid-run shows as failed requests.
+async fn token(channel: Channel, user: &str) -> anyhow::Result<TokenInterceptor> {
+    let (name, password) = user.split_once(':').context("--user must be NAME:PASSWORD")?;
+    let req = AuthenticateRequest { name: name.into(), password: password.into() };
+    let resp = AuthClient::new(channel).authenticate(req).await.context("authenticating --user")?;
+    Ok(TokenInterceptor(Some(resp.into_inner().token.parse().context("token is not ASCII")?)))
+}
+
 /// Opens the channels of a run: `--conns` connections, round-robin over the endpoints
 /// (only the leader's with `--target-leader`). Returns them, the endpoints used and
 /// whether the connections use TLS.
-pub async fn connect(opts: &GlobalOpts) -> anyhow::Result<(Vec<Channel>, Vec<String>, bool)> {
+pub async fn connect(opts: &GlobalOpts) -> anyhow::Result<(Vec<Conn>, Vec<String>, bool)> {
     let dialer = Dialer::new(opts)?;
     let targets =
         if opts.target_leader { vec![find_leader(&dialer, &opts.endpoints).await?] } else { opts.endpoints.clone() };
@@ -215,7 +246,12 @@ pub async fn connect(opts: &GlobalOpts) -> anyhow::Result<(Vec<Channel>, Vec<Str
     });
     let channels = futures::future::try_join_all(dials).await?;
     let tls = dialer.uses_tls(&targets);
-    Ok((channels, targets, tls))
+    let interceptor = match (&opts.user, channels.first()) {
+        (Some(user), Some(first)) => token(first.clone(), user).await?,
+        _ => TokenInterceptor::default(),
+    };
+    let conns = channels.into_iter().map(|c| InterceptedService::new(c, interceptor.clone())).collect();
+    Ok((conns, targets, tls))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sends LeaseKeepAlive requests on its own stream, one at a time; a request is one
 //! round trip. The leases are revoked at the end.
 
+use crate::conn::Conn as Channel;
 use capstan_proto::etcdserverpb::lease_client::LeaseClient;
 use capstan_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseRevokeRequest,
@@ -9,7 +10,6 @@ use capstan_proto::etcdserverpb::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
-use tonic::transport::Channel;
 
 use super::{Ctx, Worker, obj, run_workers};
 use crate::cli::LeaseOpts;

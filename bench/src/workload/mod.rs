@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::conn::Conn as Channel;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::{Rng, RngCore};
-use tonic::transport::Channel;
 
 use crate::cli::{GlobalOpts, KeyOpts};
 use crate::stats::Recorder;

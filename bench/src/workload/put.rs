@@ -1,10 +1,10 @@
 //! `put`: one Put per request, keys from [`KeyGen`], random values of --val-size bytes.
 
+use crate::conn::Conn as Channel;
 use capstan_proto::etcdserverpb::PutRequest;
 use capstan_proto::etcdserverpb::kv_client::KvClient;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use tonic::transport::Channel;
 
 use super::{Ctx, KeyGen, Worker, random_value, run_workers};
 use crate::cli::PutOpts;

@@ -1,8 +1,8 @@
 //! `range KEY [END]`: one Range per request, linearizable or serializable.
 
+use crate::conn::Conn as Channel;
 use capstan_proto::etcdserverpb::RangeRequest;
 use capstan_proto::etcdserverpb::kv_client::KvClient;
-use tonic::transport::Channel;
 
 use super::{Ctx, Worker, obj, run_workers};
 use crate::cli::{Consistency, RangeOpts};

@@ -1,12 +1,12 @@
 //! `txn-put`: one Txn per request with --txn-ops puts (no compares), on consecutive key
 //! indexes starting at the request's key index.
 
+use crate::conn::Conn as Channel;
 use capstan_proto::etcdserverpb::kv_client::KvClient;
 use capstan_proto::etcdserverpb::request_op::Request;
 use capstan_proto::etcdserverpb::{PutRequest, RequestOp, TxnRequest};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use tonic::transport::Channel;
 
 use super::{Ctx, KeyGen, Worker, random_value, run_workers};
 use crate::cli::TxnPutOpts;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::conn::Conn as Channel;
 use capstan_proto::etcdserverpb::kv_client::KvClient;
 use capstan_proto::etcdserverpb::watch_client::WatchClient;
 use capstan_proto::etcdserverpb::watch_request::RequestUnion;
@@ -16,7 +17,6 @@ use capstan_proto::etcdserverpb::{PutRequest, WatchCreateRequest, WatchRequest};
 use rand::RngCore;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use super::{Ctx, Worker, obj, run_workers};
 use crate::cli::WatchOpts;
