@@ -8,7 +8,9 @@
 # when its holder is killed), leader election (concurrency.NewElection, failover on
 # kill -9), the v3election / v3lock gRPC services, STM bank transfers under contention
 # at every isolation level, the client's kubernetes interface (optimistic writes,
-# pagination, count, compaction) and RequestProgress on a watch.
+# pagination, count, compaction) and RequestProgress on a watch. Then the guide's
+# programs again as a user restricted to their prefix, with simple tokens and with JWTs
+# (token expiry and the client's refresh included), and over mutual TLS.
 # One PASS/FAIL line per Go test (failed subtests and the errors are printed under it),
 # then checks that no test key is left and every member is still running.
 #
@@ -125,6 +127,50 @@ cap_expect "no key left under /goclient/ by the tests" 0 "$(grep -c . <<<"$lefto
 for m in "${CL_MEMBERS[@]}"; do
   cap_check "$m still running and healthy" cap_quiet cl_ctl "$m" endpoint health
 done
+
+# --- the guide's programs as a restricted user with auth on: the client authenticates
+# (CAPSTAN_USER/CAPSTAN_PASSWORD: clientv3 Username/Password) as `app`, who holds
+# READWRITE on /goclient/ only; once with simple tokens, once with JWTs (ES256), both
+# expiring after CAPSTAN_AUTH_TTL seconds so TestAuthTokenRefresh sees a refresh ------
+AUTH_RE=${GOCLIENT_AUTH_TESTS:-ServiceRegistration|ServiceDiscovery|LockContendedProcesses|LockHolderKilled|Auth}
+mapfile -t AUTH_TESTS < <("$TEST_BIN" -test.list "$AUTH_RE" 2>/dev/null | grep '^Test' | grep -E "$RUN_RE")
+ROOT_USER=(--user root:rootpw)
+# auth_cluster NAME FLAGS...: a new 3-member cluster with FLAGS, users root and app, auth on.
+auth_cluster() {
+  local name=$1 step; shift
+  cl_stop_all TERM
+  cl_run "$name"
+  CL_NET=
+  cl_net_init 5 || return 1
+  CL_EXTRA=("$@")
+  cl_new 3 "$CAPSTAN_BIN" || return 1
+  CL_EXTRA=()
+  for step in "user add root:rootpw" "user grant-role root root" "user add app:apppw" "role add app" \
+    "role grant-permission app readwrite /goclient/ --prefix" "user grant-role app app" "auth enable"; do
+    # shellcheck disable=SC2086  # (each step is words)
+    cl_ctl m1 $step >/dev/null || { cap_fail "$name: etcdctl $step"; return 1; }
+  done
+  CAPSTAN_ENDPOINTS=$(cl_eps)
+}
+if [ ${#AUTH_TESTS[@]} -gt 0 ] && [ "${GOCLIENT_AUTH:-1}" = 1 ]; then
+  export CAPSTAN_USER=app CAPSTAN_PASSWORD=apppw CAPSTAN_AUTH_TTL=2
+  openssl ecparam -name prime256v1 -genkey -noout -out "$CAP_TMP/jwt-ec.pem" 2>/dev/null &&
+    openssl ec -in "$CAP_TMP/jwt-ec.pem" -pubout -out "$CAP_TMP/jwt-ec.pub" 2>/dev/null ||
+    cap_fail "JWT keys (openssl)"
+  for tokens in "simple --auth-token simple --auth-token-ttl 2" \
+    "jwt --auth-token jwt,pub-key=$CAP_TMP/jwt-ec.pub,priv-key=$CAP_TMP/jwt-ec.pem,sign-method=ES256,ttl=2s"; do
+    read -r -a flags <<<"$tokens"
+    if auth_cluster "auth-${flags[0]}" "${flags[@]:1}"; then
+      cap_pass "3-member cluster with auth on (${flags[0]} tokens), tests as user app"
+      run_tests "${AUTH_TESTS[@]}"
+      leftover=$(cl_ctl m1 "${ROOT_USER[@]}" get /goclient/ --prefix --keys-only 2>&1 | grep .)
+      cap_expect "auth (${flags[0]}): no key left under /goclient/ by the tests" 0 "$(grep -c . <<<"$leftover")"
+    else
+      cap_fail "3-member cluster with auth (${flags[0]} tokens) did not come up"
+    fi
+  done
+  unset CAPSTAN_USER CAPSTAN_PASSWORD CAPSTAN_AUTH_TTL
+fi
 
 if [ ${#TLS_TESTS[@]} -gt 0 ] && [ "${GOCLIENT_TLS:-1}" = 1 ]; then
   cl_stop_all TERM

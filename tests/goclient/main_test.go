@@ -103,8 +103,17 @@ func clientConfig(eps []string) clientv3.Config {
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               sharedLogger(),
 		TLS:                  clientTLS(),
+		Username:             os.Getenv(EnvUser),
+		Password:             os.Getenv(EnvPassword),
 	}
 }
+
+// Variables naming the user the client authenticates as (clientv3.Config Username and
+// Password; unset: no authentication).
+const (
+	EnvUser     = "CAPSTAN_USER"
+	EnvPassword = "CAPSTAN_PASSWORD"
+)
 
 // Variables naming the client's TLS files, as etcdctl's --cacert, --cert and --key:
 // with CAPSTAN_CACERT set the client speaks TLS (verifying the members against it),
