@@ -40,7 +40,9 @@ impl AuthService {
 #[tonic::async_trait]
 impl Auth for AuthService {
     /// Anyone may ask (etcd 3.7: clients minting their own JWTs need the revision).
-    async fn auth_status(&self, _r: GrpcRequest<AuthStatusRequest>) -> Result<Response<AuthStatusResponse>, Status> {
+    async fn auth_status(&self, r: GrpcRequest<AuthStatusRequest>) -> Result<Response<AuthStatusResponse>, Status> {
+        // A token that names nobody is refused, as on every request etcd proposes.
+        self.who(&r).await?;
         self.server.before_read(false).await?;
         let auth = self.server.auth();
         Ok(Response::new(AuthStatusResponse {
