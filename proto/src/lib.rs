@@ -199,10 +199,14 @@ mod wire_tests {
         let req = capstanpb::InternalRequest {
             id: 1,
             leader_time_unix_ms: 2,
+            auth: Some(capstanpb::AuthHeader { username: "u".into(), revision: 3 }),
             request: Some(capstanpb::internal_request::Request::LeaseCheckpoint(capstanpb::LeaseCheckpoint::default())),
         };
-        // id = 1, leader_time_unix_ms = 2, lease_checkpoint = 17 (tag 0x8a 0x01)
-        assert_eq!(req.encode_to_vec(), [0x08, 0x01, 0x10, 0x02, 0x8a, 0x01, 0x00]);
+        // id = 1, leader_time_unix_ms = 2, auth = 3 {username = 1, revision = 2},
+        // lease_checkpoint = 17 (tag 0x8a 0x01)
+        let auth = [0x1a, 0x05, 0x0a, 0x01, b'u', 0x10, 0x03];
+        let want: Vec<u8> = [&[0x08, 0x01, 0x10, 0x02][..], &auth, &[0x8a, 0x01, 0x00]].concat();
+        assert_eq!(req.encode_to_vec(), want);
         let batch = capstanpb::RequestBatch { requests: vec![req] };
         let back = capstanpb::RequestBatch::decode(batch.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back, batch);
