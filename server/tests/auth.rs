@@ -1,7 +1,8 @@
 //! Authentication across a real cluster in one process (see `harness`):
 //! tokens made on one member are good on every other, a revoked permission
-//! stops the next linearizable read on every member, open watches of a
-//! user who lost the permission are cancelled, and users, roles and the
+//! stops the next linearizable read on every member and, under load, every
+//! later write (while every earlier acknowledged one is kept), open watches
+//! of a user who lost the permission are cancelled, and users, roles and the
 //! auth revision survive a restart and reach a member through a snapshot.
 //! The etcdctl differential suite (tests/e2e/auth.sh) and etcd's own auth
 //! tests (tests/etcd-suite) cover the wire behaviour in detail.
@@ -87,6 +88,88 @@ async fn tokens_work_on_every_member_and_a_revoke_stops_the_next_read_everywhere
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
+    c.shutdown().await;
+}
+
+/// One put of alice's writers: when it was sent and answered, and what came back.
+struct Attempt {
+    key: Vec<u8>,
+    sent: tokio::time::Instant,
+    result: Result<(), String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_under_load_refuses_every_later_write_on_every_member_and_keeps_every_earlier_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const WRITERS_PER_MEMBER: usize = 2;
+    const MAX_PUTS: usize = 2000; // per writer: the loop ends by itself
+    let c = Cluster::new(3).await;
+    let root = set_up(&c).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for member in 0..3 {
+        let token = login(&c, member, "alice", "alicepw").await;
+        for w in 0..WRITERS_PER_MEMBER {
+            let (mut kv, token, stop, acked) = (c.kv(member).await, token.clone(), stop.clone(), acked.clone());
+            writers.push(tokio::spawn(async move {
+                let mut attempts = Vec::new();
+                for n in 0..MAX_PUTS {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let key = format!("p/{member}/{w}/{n}").into_bytes();
+                    let put = PutRequest { key: key.clone(), value: b"v".to_vec(), ..Default::default() };
+                    let sent = tokio::time::Instant::now();
+                    let result = kv.put(with_token(&token, put)).await.map(|_| ()).map_err(|e| e.message().to_owned());
+                    if result.is_ok() {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    attempts.push(Attempt { key, sent, result });
+                }
+                attempts
+            }));
+        }
+    }
+    // Revoke once every writer is busy, then let them run on for a while.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while acked.load(Ordering::Relaxed) < 150 {
+        assert!(tokio::time::Instant::now() < deadline, "alice's writers made no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let revoke = AuthUserRevokeRoleRequest { name: "alice".into(), role: "p".into() };
+    auth(&c, 0).await.user_revoke_role(with_token(&root, revoke)).await.unwrap();
+    let revoked = tokio::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut kv = c.kv(1).await;
+    let (mut before, mut after) = (0, 0);
+    for writer in writers {
+        let attempts = writer.await.unwrap();
+        assert!(attempts.iter().any(|a| a.sent > revoked), "every writer wrote after the revoke");
+        for a in attempts {
+            let stored = kv.range(with_token(&root, RangeRequest { key: a.key.clone(), ..Default::default() }));
+            let stored = !stored.await.unwrap().into_inner().kvs.is_empty();
+            let key = String::from_utf8_lossy(&a.key);
+            match &a.result {
+                Ok(()) => assert!(stored, "{key}: acknowledged but not stored"),
+                Err(e) => {
+                    assert!(!stored, "{key}: refused ({e}) but stored");
+                    let known = ["etcdserver: permission denied", "etcdserver: revision of auth store is old"];
+                    assert!(known.contains(&e.as_str()), "{key}: unexpected error {e}");
+                }
+            }
+            if a.sent > revoked {
+                assert!(a.result.is_err(), "{key}: sent after the revoke returned, yet written");
+                after += 1;
+            } else if a.result.is_ok() {
+                before += 1;
+            }
+        }
+    }
+    eprintln!("alice: {before} puts acknowledged before the revoke, {after} refused after it");
     c.shutdown().await;
 }
 
