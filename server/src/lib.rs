@@ -24,6 +24,7 @@ mod serve;
 mod service;
 mod snapshot;
 mod storage;
+mod systemd;
 mod tls;
 mod watch;
 

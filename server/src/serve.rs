@@ -254,10 +254,14 @@ pub async fn serve(
     // etcd's line, once the member has joined, published itself and caught
     // up (tools wait for it); the client listeners start serving then.
     tokio::select! {
-        _ = server.wait_ready() => tracing::info!("ready to serve client requests"),
+        _ = server.wait_ready() => {
+            tracing::info!("ready to serve client requests");
+            crate::systemd::notify_ready();
+        }
         _ = shutdown.wait_for(|s| *s) => {}
     }
     let _ = shutdown.wait_for(|s| *s).await;
+    crate::systemd::notify_stopping();
     // Watch streams never end on their own: stopping the hub ends them with
     // Unavailable (clients reconnect elsewhere) so the listeners can drain.
     let hub = server.hub().clone();
