@@ -310,6 +310,11 @@ async fn auto_mode(
                 return Ok(outcome);
             }
         };
+        // The transition's Event goes out before the CA Secret records the new
+        // phase: an operator killed between the two leaves the old phase behind,
+        // and its successor makes the transition (and says so) again. The other
+        // order would lose the Event for good (at least once beats at most once).
+        report_transition(ctx, ec, &plan.transition, &plan.ca).await;
         if plan.write_ca {
             apply_secret(ctx, ns, &tls_secret(names, ca_secret.clone(), plan.ca.data(), plan.ca.annotations())).await?;
         }
@@ -318,7 +323,7 @@ async fn auto_mode(
             apply_secret(ctx, ns, &tls_secret(names, name.to_string(), rec.data(), rec.annotations())).await?;
             tracing::info!(cluster = %names.cluster, namespace = %ns, purpose = purpose.name(), ?action, serial = %rec.info.serial, "certificate written");
         }
-        report_changes(ctx, ec, &plan.transition, &plan.ca, &plan.leaf_writes, ca.is_none()).await;
+        report_changes(ctx, ec, &plan.ca, &plan.leaf_writes, ca.is_none()).await;
         let infos = plan.leaves.iter().map(|(p, l)| (*p, l.info.clone())).collect();
         (Some(plan.ca.clone()), infos, plan.transition.clone())
     } else {
@@ -360,25 +365,9 @@ async fn auto_mode(
     Ok(outcome)
 }
 
-/// Events for what this reconcile changed.
-async fn report_changes(
-    ctx: &Context,
-    ec: &EtcdCluster,
-    transition: &Transition,
-    ca: &CaRecord,
-    writes: &[(Purpose, LeafAction)],
-    created: bool,
-) {
-    if created {
-        event(
-            ctx,
-            ec,
-            EventType::Normal,
-            "CertificatesIssued",
-            format!("new CA {} and server, peer and client certificates", &ca.signing.info.fingerprint[..16]),
-        )
-        .await;
-    }
+/// The Event (and metric) of a CA rotation phase change, if this reconcile
+/// makes one.
+async fn report_transition(ctx: &Context, ec: &EtcdCluster, transition: &Transition, ca: &CaRecord) {
     let (reason, note) = match transition {
         Transition::Stay { .. } => ("", String::new()),
         Transition::Start { reason } => (
@@ -404,6 +393,26 @@ async fn report_changes(
     if !reason.is_empty() {
         ctx.metrics.ca_phases.get_or_create(&PhaseLabel { phase: ca.phase.name() }).inc();
         event(ctx, ec, EventType::Normal, reason, note).await;
+    }
+}
+
+/// Events for the certificates this reconcile wrote.
+async fn report_changes(
+    ctx: &Context,
+    ec: &EtcdCluster,
+    ca: &CaRecord,
+    writes: &[(Purpose, LeafAction)],
+    created: bool,
+) {
+    if created {
+        event(
+            ctx,
+            ec,
+            EventType::Normal,
+            "CertificatesIssued",
+            format!("new CA {} and server, peer and client certificates", &ca.signing.info.fingerprint[..16]),
+        )
+        .await;
     }
     for (p, a) in writes {
         if matches!(a, LeafAction::Issue(_)) {
