@@ -17,7 +17,6 @@ fn a_refused_flag_set_away_from_its_default_stops_start_up() {
         &["--force-new-cluster"][..],
         &["--host-whitelist", "example.com"],
         &["--cors", "http://a.example:80"],
-        &["--auth-token", "jwt,sign-method=RS256"],
         &["--listen-client-http-urls", "http://127.0.0.1:2382"],
         &["--max-concurrent-streams", "100"],
         &["--experimental-initial-corrupt-check"],
