@@ -181,25 +181,8 @@ watch_session() {
   } | timeout 30 "$TLS_CTL" --endpoints="$u" "$@" watch -i
 }
 
-# auth_refuse IDX DESC SENTENCE FLAGS...: start a member with FLAGS (plain-text client
-# URL on the IDX-th port pair); it must exit; its exit status and whether SENTENCE is in
-# its log go into the transcript.
-auth_refuse() {
-  local i=$1 desc=$2 sentence=$3; shift 3
-  local cp=${TLS_P[$((2 * i))]} pp=${TLS_P[$((2 * i + 1))]} n="r$i"
-  tls_single "$n" "http://$H:$cp" "$pp" "$@"
-  tls_wait_exit "$n" 15 || cap_stop "$(tls_key "$n")" TERM 5
-  rec_note "\$ start: $desc"
-  rec_note "exit status: $TLS_EXIT"
-  t_check "refused to start: $desc (exit status $TLS_EXIT)" test "$TLS_EXIT" != running -a "$TLS_EXIT" != 0
-  if sed 's/\\"/"/g' "$(tls_log "$n")" | grep -qF -- "$sentence"; then
-    rec_note "log says: $sentence"
-  else
-    rec_note "log does not say: $sentence"
-    t_fail "the log of '$desc' does not say: $sentence; it ends with:"
-    cap_log_tail "$(tls_key "$n")" 8
-  fi
-}
+# auth_refuse IDX DESC SENTENCE FLAGS...: tls_refuse with a http:// client URL.
+auth_refuse() { tls_refuse http "$@"; }
 
 # auth_case NAME FUNC: tls_case, then the data dirs of both sides' servers are removed
 # (etcd preallocates a 64 MB WAL per server; the logs and transcripts stay).

@@ -197,27 +197,8 @@ case_allowed_hostname() {
 tls_case allowed-hostname case_allowed_hostname
 
 # --- start-up refusals -----------------------------------------------------------------
-# refuse IDX DESC SENTENCE FLAGS...: start a member with FLAGS (https client URL on the
-# IDX-th port pair); it must exit; the exit status and whether SENTENCE is in its log
-# go into the transcript.
-refuse() {
-  local i=$1 desc=$2 sentence=$3; shift 3
-  local cp=${TLS_P[$((2 * i))]} pp=${TLS_P[$((2 * i + 1))]} n="r$i"
-  sentence=${sentence//<cp>/$cp}
-  tls_single "$n" "https://$H:$cp" "$pp" "$@"
-  tls_wait_exit "$n" 15 || cap_stop "$(tls_key "$n")" TERM 5
-  rec_note "\$ start: $desc"
-  rec_note "exit status: $TLS_EXIT"
-  t_check "refused to start: $desc (exit status $TLS_EXIT)" test "$TLS_EXIT" != running -a "$TLS_EXIT" != 0
-  if sed 's/\\"/"/g' "$(tls_log "$n")" | grep -qF -- "$sentence"; then
-    rec_note "log says: $sentence"
-    t_pass "the log says: $sentence"
-  else
-    rec_note "log does not say: $sentence"
-    t_fail "the log does not say: $sentence; it ends with:"
-    cap_log_tail "$(tls_key "$n")" 8
-  fi
-}
+# refuse IDX DESC SENTENCE FLAGS...: tls_refuse with a https:// client URL.
+refuse() { tls_refuse https "$@"; }
 case_startup() {
   tls_ports 8 || return 1
   refuse 0 "https client URL without --cert-file/--key-file" \

@@ -352,3 +352,25 @@ tls_summary() {
   fi
   cap_finish
 }
+
+# tls_refuse SCHEME IDX DESC SENTENCE FLAGS...: start a member with FLAGS (a SCHEME://
+# client URL on the IDX-th port pair); it must exit; its exit status and whether
+# SENTENCE (where <cp> stands for the client port) is in its log go into the transcript.
+tls_refuse() {
+  local scheme=$1 i=$2 desc=$3 sentence=$4; shift 4
+  local cp=${TLS_P[$((2 * i))]} pp=${TLS_P[$((2 * i + 1))]} n="r$i"
+  sentence=${sentence//<cp>/$cp}
+  tls_single "$n" "$scheme://$H:$cp" "$pp" "$@"
+  tls_wait_exit "$n" 15 || cap_stop "$(tls_key "$n")" TERM 5
+  rec_note "\$ start: $desc"
+  rec_note "exit status: $TLS_EXIT"
+  t_check "refused to start: $desc (exit status $TLS_EXIT)" test "$TLS_EXIT" != running -a "$TLS_EXIT" != 0
+  if sed 's/\\"/"/g' "$(tls_log "$n")" | grep -qF -- "$sentence"; then
+    rec_note "log says: $sentence"
+    t_pass "the log of '$desc' says: $sentence"
+  else
+    rec_note "log does not say: $sentence"
+    t_fail "the log of '$desc' does not say: $sentence; it ends with:"
+    cap_log_tail "$(tls_key "$n")" 8
+  fi
+}
